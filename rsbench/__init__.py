@@ -1,0 +1,3 @@
+"""rsbench: remote-sensing multitask benchmark datasets, models and result tables."""
+
+__version__ = "0.1.0"

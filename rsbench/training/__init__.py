@@ -1,0 +1,1 @@
+"""rsbench.training."""
