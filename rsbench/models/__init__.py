@@ -1,1 +1,29 @@
-"""rsbench.models."""
+"""Models, registered by name. Add a model: one file in this folder plus one line in MODELS.
+
+``MODELS`` maps a registered name to ``"module:factory"``; the factory is called as
+``factory(tasks: list[TaskInfo], **options)`` and returns a ``MultiTaskModel``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from rsbench.errors import UsageError
+
+MODELS: dict[str, str] = {
+}
+
+
+def available_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def build_model(name: str, tasks: Sequence[Any], **options: Any):
+    """Instantiate the registered model ``name`` for ``tasks``."""
+    if name not in MODELS:
+        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(available_models())}")
+    module, attr = MODELS[name].split(":")
+    factory = getattr(importlib.import_module(module), attr)
+    return factory(list(tasks), **options)

@@ -1,0 +1,1 @@
+"""rsbench command-line interface (installed as rsbench.cli)."""

@@ -1,0 +1,78 @@
+"""The `rsbench` command: a lazy click group plus one-line error reporting.
+
+To add a command: write ``cli/<name>.py`` with a click command and add one line to COMMANDS.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rsbench import __version__
+from rsbench.cli.lazy import LazyGroup
+from rsbench.errors import RsbenchError
+from rsbench.progress import set_quiet
+
+COMMANDS = {
+    "synth": "rsbench.cli.synth:synth",
+    "build-psc": "rsbench.cli.build_psc:build_psc",
+    "info": "rsbench.cli.info:info",
+    "export": "rsbench.cli.export:export",
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rsbench")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+def cli(quiet: bool, debug: bool) -> None:
+    """rsbench: remote-sensing multitask benchmarks.
+
+    Build benchmark datasets from the public source datasets, train multitask models and
+    baselines on them, and write paper-style result tables.
+
+    \b
+    Example:
+      rsbench synth gid --out gid-synth --classes 15
+      rsbench build-psc --gid gid-synth --classes 15 --out psc15
+      rsbench info psc15
+    """
+    set_quiet(quiet)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI and turns every failure into one plain line on stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="rsbench", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("rsbench: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except RsbenchError as exc:
+        if debug:
+            raise
+        click.echo(f"rsbench: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        click.echo("rsbench: interrupted; builders and runs continue with --resume", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
+        if debug:
+            raise
+        click.echo(f"rsbench: error: unexpected {type(exc).__name__}: {exc} "
+                   "(rerun with --debug for the traceback, and please report it)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Option types shared by several commands."""
+
+from __future__ import annotations
+
+import click
+
+
+class SizeType(click.ParamType):
+    """``ROWSxCOLS`` (or a single number for a square) as a (rows, cols) tuple."""
+
+    name = "ROWSxCOLS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            parts = [int(p) for p in str(value).lower().split("x")]
+        except ValueError:
+            self.fail(f"{value!r} is not ROWSxCOLS, e.g. 512x640", param, ctx)
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2 or min(parts) <= 0:
+            self.fail(f"{value!r} is not ROWSxCOLS with positive numbers", param, ctx)
+        return tuple(parts)
+
+
+SIZE = SizeType()
+
+
+def workers_option(f):
+    return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Parallel worker processes.")(f)

@@ -1,0 +1,7 @@
+"""`python -m rsbench ...` (also `torchrun -m rsbench run ...`)."""
+
+import sys
+
+from rsbench.cli.main import main
+
+sys.exit(main())
