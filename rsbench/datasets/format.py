@@ -514,7 +514,7 @@ class Dataset:
 def format_count_table(task: Mapping[str, Any]) -> str:
     """Class × split count table as aligned text."""
     counts: dict[str, dict[str, int]] = task.get("counts", {})
-    splits = sorted(counts)
+    splits = sorted(counts, key=lambda s: ({"train": 0, "val": 1, "test": 2}.get(s, 3), s))
     if not splits:
         return "  (no counts)"
     classes = task["classes"]

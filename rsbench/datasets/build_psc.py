@@ -1,0 +1,320 @@
+"""GID → PSC5 / PSC15: 224×224 patches with a scene label (majority-pixel rule) and a pixel mask.
+
+Each source image is tiled on a stride grid and read one strip of windows at a time with
+rasterio, so memory stays bounded whatever the image size; labels are decoded with a lookup
+table and counted per window with one ``bincount`` per strip. Each source becomes a resumable
+part of the staging folder; workers process sources in parallel.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+
+from rsbench.datasets import gid
+from rsbench.datasets.format import DatasetWriter, TaskSpec, describe_source
+from rsbench.datasets.psc_rule import REASONS, scene_decision, window_counts
+from rsbench.datasets.splits import check_fraction, split_by_group, split_per_class
+from rsbench.errors import InputError, UsageError
+from rsbench.progress import progress
+
+
+@dataclass(frozen=True)
+class PscOptions:
+    """Options of ``rsbench build-psc`` (the CLI's flags, with the same defaults)."""
+
+    classes: int = 5
+    size: int = 224
+    stride: int | None = None
+    min_fraction: float = 0.5
+    min_labelled: float = 0.25
+    bands: str = "rgb"
+    train_fraction: float = 0.8
+    split_by: str = "patch"
+    seed: int = 0
+    max_off_palette: float = 0.05
+
+    @property
+    def step(self) -> int:
+        return self.stride or self.size
+
+    def validate(self) -> None:
+        gid.scheme(self.classes)
+        if self.size < 8:
+            raise UsageError(f"--size must be at least 8 pixels, not {self.size}")
+        if self.step < 1:
+            raise UsageError(f"--stride must be positive, not {self.stride}")
+        if not 0.0 <= self.min_fraction < 1.0:
+            raise UsageError(f"--min-fraction must be in [0, 1), not {self.min_fraction}")
+        if not 0.0 <= self.min_labelled <= 1.0:
+            raise UsageError(f"--min-labelled must be in [0, 1], not {self.min_labelled}")
+        if self.bands not in ("rgb", "nirrgb"):
+            raise UsageError(f"--bands must be rgb or nirrgb, not {self.bands!r}")
+        if self.split_by not in ("patch", "image"):
+            raise UsageError(f"--split-by must be patch or image, not {self.split_by!r}")
+        check_fraction(self.train_fraction)
+        if not 0.0 <= self.max_off_palette <= 1.0:
+            raise UsageError(f"--max-off-palette must be in [0, 1], not {self.max_off_palette}")
+
+
+@lru_cache(maxsize=2)
+def _decoder(classes: int) -> gid.ColorDecoder:
+    return gid.ColorDecoder(classes)
+
+
+def _open(path: Path):
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"{path} cannot be read as a raster ({exc}); the file is truncated or "
+                         "not a GeoTIFF: download it again") from None
+
+
+def _check_pair(pair: gid.GidPair, img, lab, opts: PscOptions) -> None:
+    if (img.height, img.width) != (lab.height, lab.width):
+        raise InputError(f"{pair.label} is {lab.height}x{lab.width} but its image {pair.image} "
+                         f"is {img.height}x{img.width}; image and label must match")
+    if img.crs and lab.crs and (img.crs != lab.crs
+                                or not img.transform.almost_equals(lab.transform)):
+        raise InputError(f"{pair.label} and {pair.image} have different georeferences; "
+                         "image and label must cover the same pixels")
+    want = 3 if opts.bands == "rgb" else 4
+    if img.count != want:
+        raise InputError(f"{pair.image} has {img.count} bands but --bands {opts.bands} needs "
+                         f"{want}; pick the matching --bands or the image_RGB/image_NirRGB file")
+    if img.dtypes[0] != "uint8":
+        raise InputError(f"{pair.image} is {img.dtypes[0]}, expected 8-bit GID imagery")
+    if pair.label_kind == "color" and lab.count < 3:
+        raise InputError(f"{pair.label} has {lab.count} band(s); GID colour labels are RGB")
+    if opts.size > min(img.height, img.width):
+        raise UsageError(f"--size {opts.size} is larger than {pair.image} "
+                         f"({img.height}x{img.width}); use a smaller --size")
+
+
+def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
+                 decoder: gid.ColorDecoder) -> tuple[np.ndarray, np.ndarray | None]:
+    """Codes (0 unlabelled, 1..C, C+1 off-palette) and the raw colour codes of the window."""
+    try:
+        if pair.label_kind == "color":
+            rgb = lab.read((1, 2, 3), window=window)
+            packed = gid.rgb_code(rgb[0], rgb[1], rgb[2])
+            return decoder.lut[packed], packed
+        idx = lab.read(1, window=window)
+    except RasterioIOError as exc:
+        raise InputError(f"{pair.label} is damaged ({exc}); download it again") from None
+    return np.where(idx > classes, classes + 1, idx).astype(np.uint8), idx.astype(np.uint32)
+
+
+def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -> dict:
+    """Tile one image/label pair into a finished part; returns its per-source summary."""
+    from rsbench.datasets.format import PartWriter
+
+    classes, size, step = opts.classes, opts.size, opts.step
+    off = classes + 1
+    decoder = _decoder(classes)
+    writer = PartWriter(staging, pair.stem)
+    skipped: Counter = Counter()
+    off_colors: Counter = Counter()
+    off_pixels = 0
+    try:
+        with _open(pair.image) as img, _open(pair.label) as lab:
+            _check_pair(pair, img, lab, opts)
+            height, width = img.height, img.width
+            starts = np.arange(0, width - size + 1, step)
+            image_rel = os.path.relpath(pair.image, root)
+            label_rel = os.path.relpath(pair.label, root)
+            for r0 in range(0, height - size + 1, step):
+                window = Window(0, r0, width, size)
+                codes, raw = _label_codes(lab, pair, window, classes, decoder)
+                is_off = codes == off
+                n_off = int(is_off.sum())
+                if n_off:
+                    off_pixels += n_off
+                    vals, cnt = np.unique(raw[is_off], return_counts=True)
+                    off_colors.update(dict(zip(vals.tolist(), cnt.tolist())))
+                counts = window_counts(codes, size, step, classes + 2)
+                counts[:, 0] += counts[:, off]  # off-palette pixels count as unlabelled
+                counts = counts[:, : classes + 1]
+                scene, reason = scene_decision(counts, classes, opts.min_fraction,
+                                               opts.min_labelled)
+                for code, n in zip(*np.unique(reason, return_counts=True)):
+                    skipped[REASONS[int(code)]] += int(n)
+                keep = np.flatnonzero(reason == 0)
+                if not len(keep):
+                    continue
+                try:
+                    strip = img.read(window=window)
+                except RasterioIOError as exc:
+                    raise InputError(f"{pair.image} is damaged ({exc}); download it again") \
+                        from None
+                npix = size * size
+                for j in keep:
+                    c0 = int(starts[j])
+                    patch = np.ascontiguousarray(strip[:, :, c0:c0 + size].transpose(1, 2, 0))
+                    mask = gid.ColorDecoder.to_mask(codes[:, c0:c0 + size], off)
+                    row = {
+                        "task": "psc", "image_id": pair.stem, "source": image_rel,
+                        "label_source": label_rel, "row_off": r0, "col_off": c0,
+                        "height": size, "width": size, "label": int(scene[j]),
+                        "labelled_fraction": float(counts[j, 1:].sum() / npix),
+                        "class_fractions": (counts[j] / npix).astype(np.float32).tolist(),
+                    }
+                    writer.append(row, image=patch, mask=mask)
+            total = height * width
+            if off_pixels > opts.max_off_palette * total:
+                top = off_colors.most_common(5)
+                listed = ", ".join(f"{gid.code_to_rgb(c)}: {n}" for c, n in top)
+                colours = [gid.code_to_rgb(c) for c, _ in top]
+                other = 15 if classes == 5 else 5
+                hint = (f"these are {other}-class colours, so try --classes {other}"
+                        if gid.off_palette_fit(colours, classes)
+                        else f"raise --max-off-palette (now {opts.max_off_palette:g}) if this is "
+                             "expected")
+                raise InputError(f"{pair.label}: {off_pixels / total:.1%} of pixels are not "
+                                 f"{classes}-class colours (most common: {listed}); {hint}")
+            info = {
+                "stem": pair.stem,
+                "windows": int(sum(skipped.values())),
+                "skipped": {k: v for k, v in skipped.items() if k != "kept"},
+                "kept": int(skipped.get("kept", 0)),
+                "off_palette_pixels": off_pixels,
+                "off_palette_top": [[list(gid.code_to_rgb(c)), n]
+                                    for c, n in off_colors.most_common(5)],
+                "crs": img.crs.to_wkt() if img.crs else None,
+                "transform": list(img.transform)[:6] if img.crs else None,
+                "sources": [describe_source(pair.image, root), describe_source(pair.label, root)],
+            }
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close(info)
+    return info
+
+
+def _run_parts(writer: DatasetWriter, pairs: Sequence[gid.GidPair], root: str,
+               opts: PscOptions, workers: int) -> None:
+    todo = [p for p in pairs if not writer.part_done(p.stem)]
+    if len(todo) < len(pairs):
+        print(f"resuming: {len(pairs) - len(todo)} of {len(pairs)} source images already done")
+    staging = str(writer.staging)
+    bar = progress(total=len(todo), desc="build-psc", unit="image")
+    if workers <= 1 or len(todo) <= 1:
+        for pair in todo:
+            process_pair(pair, staging, root, opts)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(process_pair, p, staging, root, opts) for p in todo]
+            try:
+                for fut in as_completed(futures):
+                    fut.result()
+                    bar.update()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    bar.close()
+
+
+def psc_tasks(classes: int) -> list[TaskSpec]:
+    """The two PSC tasks: scene (label 0..C-1) and segmentation (mask 0 = unlabelled, 1..C)."""
+    names, colors = gid.class_names(classes), gid.class_colors(classes)
+    return [
+        TaskSpec("scene", "classification", rows="psc", target="label", classes=names,
+                 colors=[list(c) for c in colors]),
+        TaskSpec("segmentation", "segmentation", rows="psc", target="mask",
+                 classes=["unlabelled", *names],
+                 colors=[[0, 0, 0], *[list(c) for c in colors]],
+                 extra={"unlabelled_index": 0,
+                        "note": "off-palette label colours are stored as 0 (unlabelled)"}),
+    ]
+
+
+def assign_splits(index: pd.DataFrame, opts: PscOptions, group_column: str = "image_id"):
+    if opts.split_by == "patch":
+        return split_per_class(index["label"].to_numpy(), opts.train_fraction, opts.seed)
+    return split_by_group(index[group_column], opts.train_fraction, opts.seed)
+
+
+def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
+    """Patch polygons in the source CRS (one GeoDataFrame per CRS), or None without georef."""
+    import geopandas as gpd
+    from affine import Affine
+    from shapely.geometry import box
+
+    names = ["unlabelled", *gid.class_names(classes)]
+    frames = []
+    by_crs: dict[str, list[int]] = {}
+    for i, stem in enumerate(index["image_id"]):
+        crs = infos.get(stem, {}).get("crs")
+        if crs:
+            by_crs.setdefault(crs, []).append(i)
+    for crs, rows in by_crs.items():
+        sub = index.iloc[rows].drop(columns=["class_fractions"]).reset_index(drop=True)
+        fr = np.stack(index["class_fractions"].iloc[rows].to_numpy())
+        for k, n in enumerate(names):
+            sub[f"frac_{n}"] = fr[:, k]
+        geoms = []
+        for stem, r0, c0, h, w in sub[["image_id", "row_off", "col_off", "height",
+                                       "width"]].itertuples(index=False):
+            t = Affine(*infos[stem]["transform"])
+            x0, y0 = t * (c0, r0)
+            x1, y1 = t * (c0 + w, r0 + h)
+            geoms.append(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        frames.append(gpd.GeoDataFrame(sub, geometry=geoms, crs=crs))
+    return frames or None
+
+
+def build_psc(gid_root: str | Path, out: str | Path, opts: PscOptions | None = None,
+              workers: int = 1, resume: bool = False) -> dict:
+    """Build PSC5/PSC15 from a GID download; returns the manifest."""
+    from rsbench.datasets.preview_psc import write_psc_previews
+
+    opts = opts or PscOptions()
+    opts.validate()
+    pairs = gid.find_pairs(gid_root, opts.classes, opts.bands)
+    root = str(Path(gid_root))
+    params = {"source": "gid", "gid": os.path.abspath(root), **asdict(opts)}
+    writer = DatasetWriter(out, builder="build-psc", params=params, resume=resume)
+    _run_parts(writer, pairs, root, opts, workers)
+    keys = [p.stem for p in pairs]
+    infos = {p.info["stem"]: p.info for p in writer.parts(keys)}
+    index = writer.load_index(keys)
+    if len(index) == 0:
+        raise InputError(f"no patch of {gid_root} passed the majority rule (--min-fraction "
+                         f"{opts.min_fraction}, --min-labelled {opts.min_labelled}); check the "
+                         "--classes scheme or loosen the rule")
+    index["split"] = assign_splits(index, opts)
+    skipped: Counter = Counter()
+    for info in infos.values():
+        skipped.update(info["skipped"])
+    extra = {
+        "report": {
+            "windows": int(sum(i["windows"] for i in infos.values())),
+            "kept": int(len(index)),
+            "skipped": dict(skipped),
+            "off_palette_pixels": {s: i["off_palette_pixels"] for s, i in infos.items()},
+            "off_palette_top_colours": {s: i["off_palette_top"] for s, i in infos.items()},
+            "rule": (f"scene class covers more than {opts.min_fraction:g} of labelled pixels; "
+                     f"labelled pixels at least {opts.min_labelled:g} of the patch"),
+        },
+        "georeference": {s: {"crs": i["crs"], "transform": i["transform"]}
+                         for s, i in infos.items() if i["crs"]},
+    }
+    sources = [s for i in infos.values() for s in i["sources"]]
+    return writer.finalize(
+        index, keys=keys, name=f"psc{opts.classes}", tasks=psc_tasks(opts.classes),
+        sources=sources, extra=extra, footprints=footprints_frame(index, infos, opts.classes),
+        previews=write_psc_previews,
+    )
