@@ -112,7 +112,7 @@ def write_image_pair(folder: Path, stem: str, classes: int, rows: int, cols: int
             noise = srng.normal(0, 1, size=(h, cols)).astype(np.float32)
             yy = np.arange(r0, r0 + h, dtype=np.float32)[:, None]
             xx = np.arange(cols, dtype=np.float32)[None, :]
-            pattern = np.sin((yy * (0.05 + 0.02 * (look_cls % 4)) + xx * 0.03 * (look_cls % 3)))
+            pattern = np.sin(yy * (0.05 + 0.02 * (look_cls % 4)) + xx * 0.03 * (look_cls % 3))
             tex = base[..., 4] * (0.6 * noise + 0.4 * pattern)
             img = np.clip(base[..., :4] + tex[..., None], 0, 255).astype(np.uint8)
             img = np.moveaxis(img, -1, 0)  # NIR, R, G, B
