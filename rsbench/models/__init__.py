@@ -13,6 +13,19 @@ from typing import Any
 from rsbench.errors import UsageError
 
 MODELS: dict[str, str] = {
+    "hsi-mtl": "rsbench.models.hsi_mtl:build",
+    "hsi-mtl-baseline": "rsbench.models.hsi_mtl:build_baseline",
+    "hsi-mtl-r": "rsbench.models.hsi_mtl:build_r",
+    "hsi-mtl-rd": "rsbench.models.hsi_mtl:build_rd",
+    "hsi-mtl-rda": "rsbench.models.hsi_mtl:build_rda",
+    "hsi-mtl-dac": "rsbench.models.hsi_mtl:build_dac",
+    "hsi-single-task": "rsbench.models.hsi_single_task:build",
+    "unet": "rsbench.models.hsi_unet:build",
+    "segnet": "rsbench.models.hsi_segnet:build",
+    "res-unet": "rsbench.models.hsi_resunet:build",
+    "deeplabv3plus": "rsbench.models.hsi_deeplabv3plus:build",
+    "mottus-3dcnn": "rsbench.models.mottus_3dcnn:build",
+    "pham-cnn": "rsbench.models.pham_cnn:build",
 }
 
 

@@ -1,0 +1,14 @@
+"""``res-unet``: U-Net whose conv blocks are residual blocks (HSI paper, IV-C3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rsbench.models.base import TaskInfo
+from rsbench.models.hsi_unet import UNet
+
+
+def build(tasks: Sequence[TaskInfo], **options) -> UNet:
+    """U-Net with projection-shortcut residual blocks and the multitask heads."""
+    options.setdefault("residual", True)
+    return UNet(tasks, **options)

@@ -1,0 +1,110 @@
+"""``mottus-3dcnn``: the TAIGA paper's 3-D CNN baseline (Mõttus et al. 2022, after Chen 2016).
+
+Three 3-D convolutions over (bands, rows, cols) with 32 filters each (kernels 32×4×4, 32×5×5,
+32×4×4, max pooling 1×2×2 after the first two, ReLU, dropout 0.5), a shared fully connected
+layer of 1024 units, then per task a 200-unit layer and its output layer. Predicts the centre
+pixel's variables from the whole patch. Spectral kernels shrink for inputs with few bands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rsbench.models.base import TaskInfo
+from rsbench.models.hsi_blocks import HsiModel, check_tasks
+
+
+def spectral_kernels(bands: int, reference: Sequence[int], reference_bands: int) -> list[int]:
+    """Spectral kernel depths: the reference ones, scaled down when ``bands`` is too small."""
+    ks = [int(k) for k in reference]
+    if bands - sum(k - 1 for k in ks) >= 1 and bands >= reference_bands:
+        return ks
+    ks = [max(1, k * (bands - 1) // reference_bands) for k in ks]
+    while bands - sum(k - 1 for k in ks) < 1:
+        ks = [max(1, k - 1) for k in ks]
+    return ks
+
+
+def pad_to(x: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+    """Zero-pad the spatial dims of a 5-D tensor up to ``kernel`` (patches smaller than the
+    reference 27×27 would otherwise vanish)."""
+    ph, pw = max(kernel[0] - x.shape[-2], 0), max(kernel[1] - x.shape[-1], 0)
+    if ph or pw:
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+    return x
+
+
+class TaskMLP(nn.Module):
+    """Per-task layers after the shared FC layer: hidden layer + ReLU + output layer."""
+
+    def __init__(self, cin: int, hidden: int, cout: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(cin, hidden), nn.ReLU(True), nn.Linear(hidden, cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class FCTaskModel(HsiModel):
+    """Shared trunk → flattened features → shared FC → per-task MLPs (centre-pixel output)."""
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, features: int,
+                 shared: int, hidden_cls: int, hidden_reg: int, dropout: float):
+        super().__init__(tasks, in_channels, per_pixel=False)
+        self.fc_shared = nn.Linear(features, shared)
+        self.dropout = nn.Dropout(dropout)
+        self.task_layers = nn.ModuleDict({
+            t.name: TaskMLP(shared, hidden_reg if t.type == "regression" else hidden_cls,
+                            t.num_outputs) for t in tasks})
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
+        self.check_input(x, tasks)
+        check_tasks(self, tasks)
+        z = F.relu(self.fc_shared(self.trunk(x).flatten(1)))
+        out = {}
+        for name in tasks:
+            y = self.task_layers[name](z)
+            if self.tasks[name].type == "regression" and y.shape[1] == 1:
+                y = y.squeeze(1)
+            out[name] = y
+        return out
+
+    def last_shared_layer(self) -> nn.Module:
+        return self.fc_shared
+
+
+class Mottus3DCNN(FCTaskModel):
+    """The TAIGA baseline; ``planes`` filters per 3-D conv (32 in the paper's code)."""
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 32,
+                 dropout: float = 0.5, per_pixel: bool = False):
+        k1, k2, k3 = spectral_kernels(in_channels, (32, 32, 32), 110)
+        depth = in_channels - (k1 - 1) - (k2 - 1) - (k3 - 1)
+        super().__init__(tasks, in_channels, features=planes * depth, shared=1024,
+                         hidden_cls=200, hidden_reg=200, dropout=dropout)
+        self.conv1 = nn.Conv3d(1, planes, (k1, 4, 4))
+        self.conv2 = nn.Conv3d(planes, planes, (k2, 5, 5))
+        self.conv3 = nn.Conv3d(planes, planes, (k3, 4, 4))
+        self.pool = nn.MaxPool3d((1, 2, 2), ceil_mode=True)
+        for m in self.modules():  # the reference code initialises with N(0, 0.01)
+            if isinstance(m, (nn.Conv3d, nn.Linear)):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(1)
+        x = self.dropout(self.pool(F.relu(self.conv1(pad_to(x, (4, 4))))))
+        x = self.dropout(self.pool(F.relu(self.conv2(pad_to(x, (5, 5))))))
+        x = self.dropout(F.relu(self.conv3(pad_to(x, (4, 4)))))
+        return F.adaptive_avg_pool3d(x, (x.shape[2], 1, 1))  # 1×1 already for 27×27 patches
+
+
+def build(tasks: Sequence[TaskInfo], **options) -> Mottus3DCNN:
+    return Mottus3DCNN(tasks, **options)

@@ -1,0 +1,60 @@
+"""``pham-cnn``: Pham's 7-layer multitask CNN for TAIGA (Pham 2019; HSI paper IV-C6).
+
+Seven 3-D convolutions: a spectral–spatial entry conv and max pooling, a residual chain of four
+convs with growing spectral extent (1, 3, 5, 11 × 3×3) whose first and last outputs are summed,
+then two more convs with stride-1 pooling; one shared fully connected layer (512 units) and two
+fully connected layers per task (300 hidden units for categories, 200 for continuous values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rsbench.models.base import TaskInfo
+from rsbench.models.mottus_3dcnn import FCTaskModel, pad_to, spectral_kernels
+
+
+class PhamCNN(FCTaskModel):
+    """Filters ``4p, 4p×4, 2p, p`` with ``planes`` = p (32 in the reference code)."""
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 32,
+                 dropout: float = 0.5, per_pixel: bool = False):
+        k1, k2, k3 = spectral_kernels(in_channels, (54, 32, 32), 118)
+        depth = in_channels - (k1 - 1) - (k2 - 1) - (k3 - 1)
+        super().__init__(tasks, in_channels, features=planes * depth, shared=512,
+                         hidden_cls=300, hidden_reg=200, dropout=dropout)
+        p4 = planes * 4
+        self.conv1 = nn.Conv3d(1, p4, (k1, 4, 4))
+        self.bn1 = nn.BatchNorm3d(p4)
+        self.chain = nn.ModuleList([
+            nn.Conv3d(p4, p4, (k, 3, 3), padding=(k // 2, 1, 1)) for k in (1, 3, 5, 11)])
+        self.bn_chain = nn.BatchNorm3d(p4)
+        self.conv2 = nn.Conv3d(p4, planes * 2, (k2, 3, 3))
+        self.bn2 = nn.BatchNorm3d(planes * 2)
+        self.conv3 = nn.Conv3d(planes * 2, planes, (k3, 3, 3))
+        self.bn3 = nn.BatchNorm3d(planes)
+        self.pool1 = nn.MaxPool3d((1, 2, 2), ceil_mode=True)
+        self.pool = nn.MaxPool3d((1, 2, 2), stride=1)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(1)
+        x = self.dropout(self.pool1(F.relu(self.bn1(self.conv1(pad_to(x, (4, 4)))))))
+        first = y = F.relu(self.chain[0](x))
+        for i, conv in enumerate(self.chain[1:], start=1):
+            y = conv(y)
+            if i < len(self.chain) - 1:
+                y = F.relu(y)
+        x = F.relu(self.bn_chain(first + y))
+        x = F.relu(self.bn2(self.conv2(pad_to(x, (3, 3)))))
+        x = self.dropout(self.pool(pad_to(x, (2, 2))))
+        x = F.relu(self.bn3(self.conv3(pad_to(x, (3, 3)))))
+        x = self.dropout(self.pool(pad_to(x, (2, 2))))
+        return F.adaptive_avg_pool3d(x, (x.shape[2], 1, 1))
+
+
+def build(tasks: Sequence[TaskInfo], **options) -> PhamCNN:
+    return PhamCNN(tasks, **options)
