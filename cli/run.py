@@ -1,0 +1,123 @@
+"""`rsbench run`: train and evaluate a model on a benchmark, one run folder per seed."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+
+class SeedsOption(click.Option):
+    """``--seed 0 1 2`` (also ``--seed 0,1,2`` or ``--seed 0 --seed 1``): eats following integers."""
+
+    def add_to_parser(self, parser, ctx):
+        result = super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            opt = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if opt is None:
+                continue
+            previous = opt.process
+
+            def process(value, state, previous=previous):
+                values = [value]
+                while state.rargs and state.rargs[0].replace(",", "").isdigit():
+                    values.append(state.rargs.pop(0))
+                previous(",".join(values), state)
+
+            opt.process = process
+        return result
+
+
+def _parse_seeds(ctx, param, values) -> list[int]:
+    seeds: list[int] = []
+    for v in values or ("0",):
+        for part in str(v).replace(" ", ",").split(","):
+            if part:
+                if not part.lstrip("-").isdigit():
+                    raise click.BadParameter(f"{part!r} is not an integer seed")
+                seeds.append(int(part))
+    return list(dict.fromkeys(seeds))
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("benchmark")
+@click.option("--model", "model", required=True,
+              help="Registered model name (mtln, single-task, fine-tune, shared-specific, "
+                   "baseline-attention, cross-stitch, uncertainty, ...).")
+@click.option("--data", required=True, type=click.Path(path_type=str),
+              help="Built dataset folder of the kind the benchmark expects.")
+@click.option("--backbone", default=None, help="Backbone (default: the benchmark's).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs (default: the benchmark's).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Batch size per task and step, over all processes (default: benchmark's).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate (default: the benchmark's, 1e-4).")
+@click.option("--seed", "seeds", cls=SeedsOption, multiple=True, callback=_parse_seeds,
+              help="One or more seeds, e.g. --seed 0 1 2 (one run each).  [default: 0]")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              help="auto: the GPU when there is one.")
+@click.option("--amp/--no-amp", default=None,
+              help="Mixed precision (bf16 where supported). Default: on for GPU, off for CPU.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Data-loading worker processes per GPU/process (0 = in the main process). "
+                   "Default: a few, leaving one core free.")
+@click.option("--out", default="runs", type=click.Path(path_type=str),
+              help="Runs folder; each run goes to OUT/BENCHMARK/METHOD/SEED.")
+@click.option("--resume", is_flag=True,
+              help="Continue unfinished runs from their last checkpoint (or train finished "
+                   "ones further when --epochs grows).")
+@click.option("--max-train-batches", type=click.IntRange(min=1), default=None,
+              help="Cap the steps per epoch (quick trials).")
+@click.option("--weights", type=click.Path(path_type=str), default=None,
+              help="Local ImageNet weights file for the backbone (fine-tune, transfer).")
+@click.option("--from", "from_run", type=click.Path(path_type=str), default=None,
+              help="Transfer benchmarks: a finished MSC run folder to start from.")
+@click.option("--frozen", is_flag=True,
+              help="Transfer: freeze the pretrained shared branch; train a new linear "
+                   "classifier only.")
+def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
+        batch_size: int | None, lr: float | None, seeds: list[int], device: str,
+        amp: bool | None, workers: int | None, out: str, resume: bool,
+        max_train_batches: int | None, weights: str | None, from_run: str | None,
+        frozen: bool) -> None:
+    """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
+    transfer-eurosat), writing OUT/BENCHMARK/METHOD/SEED/ with config.json, history.csv,
+    checkpoint.pt (every epoch), confusion PNGs, run.log and, last, metrics.json.
+
+    Runs on several GPUs or machines with torchrun (one process per GPU).
+
+    \b
+    Example:
+      rsbench run mini-msc --model mtln --data mini-msc --seed 0 1 2
+      rsbench run psc5 --model cross-stitch --data psc5 --epochs 30 --resume
+      rsbench run transfer-eurosat --model fine-tune --data eurosat-t --weights resnet34.pth
+      rsbench run transfer-eurosat --model mtln --data eurosat-t --from runs/msc/mtln/0
+      torchrun --nproc-per-node 4 -m rsbench run msc --model mtln --data msc
+    """
+    from rsbench.errors import UsageError
+    from rsbench.training.config import load_benchmark
+    from rsbench.training.runner import RunRequest, run_benchmark
+
+    if frozen and not (from_run or weights):
+        raise UsageError("--frozen needs pretrained weights to freeze: give --weights FILE or "
+                         "--from RUN")
+    cfg = load_benchmark(benchmark, {"backbone": backbone, "epochs": epochs,
+                                     "batch_size": batch_size, "lr": lr})
+    if from_run and not cfg.get("transfer"):
+        raise UsageError(f"--from is for the transfer benchmarks; {benchmark!r} is not one")
+    if workers is None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        workers = max(0, min(6, (os.cpu_count() or 1) // world - 1))
+    for seed in seeds:
+        req = RunRequest(model=model, data=data, seed=seed, out=out, device=device, amp=amp,
+                         workers=workers, resume=resume, max_train_batches=max_train_batches,
+                         weights=weights, from_run=from_run, frozen=frozen)
+        metrics = run_benchmark(cfg, req)
+        if int(os.environ.get("RANK", "0")) == 0:
+            parts = []
+            for task, m in metrics["tasks"].items():
+                parts += [f"{task} {k.upper()} {100 * m[k]:.2f}" for k in ("oa", "miou", "pa")
+                          if m.get(k) is not None]
+            click.echo(f"{metrics['benchmark']} {metrics['method']} seed {seed}: "
+                       + ", ".join(parts))

@@ -1,0 +1,105 @@
+"""Benchmark configs: one JSON file per benchmark in ``rsbench/configs/``, overridden by options.
+
+A config holds the paper's settings (input size, optimiser, learning rate, batch size, epochs),
+the dataset ``name`` it expects, and per task type the loss and metric to use. Anything custom
+(a loss, a metric, a batch reader, an input preparation) is a dotted path ``"module:attr"``, so a
+new benchmark is one new JSON file and nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rsbench.errors import InputError, UsageError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+# Filled in for every benchmark unless its file says otherwise.
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "dataset": {"names": []},
+    "tasks": None,                   # None = every task of the dataset
+    "backbone": None,                # None = the model's default
+    "input_size": 224,
+    "optimizer": {"name": "adam", "lr": 1e-4, "weight_decay": 0.0},
+    "scheduler": None,               # None (constant lr) | {"name": "cosine"} | {"name": "step", ...}
+    "batch_size": 32,
+    "epochs": 30,
+    "train_split": "train",
+    "test_split": "test",
+    "eval_every": 0,                 # evaluate on the test split every N epochs (0 = at the end)
+    "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 255.0},
+    "augment": {"hflip": True, "vflip": True},
+    "image_array": "image",
+    "task_types": {
+        "classification": {"loss": "cross_entropy", "metric": "classification"},
+        "segmentation": {"loss": "cross_entropy", "metric": "segmentation"},
+        "regression": {"loss": "mse", "metric": "regression"},
+    },
+    "task_options": {},              # per task name: overrides of its type's settings
+    "batch_reader": None,            # dotted path: custom reader factory (see training/data.py)
+    "prepare": None,                 # dotted path: custom on-device input preparation
+    "transfer": None,                # {"from_benchmark": "msc", "init_branch": "merced"}
+    "report": {},
+}
+
+
+def available_benchmarks() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def _merge(base: dict, over: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and k != "scheduler":
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_benchmark(name: str, overrides: Mapping[str, Any] | None = None) -> dict:
+    """The resolved config of benchmark ``name``: defaults < its JSON file < ``overrides``.
+
+    ``overrides`` entries that are None are ignored, so unset command-line options keep the
+    benchmark's values.
+    """
+    path = CONFIG_DIR / f"{name}.json"
+    if not path.exists():
+        raise UsageError(f"unknown benchmark {name!r}; choose one of: "
+                         f"{', '.join(available_benchmarks())}")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc}); fix the benchmark config") from None
+    cfg = _merge(DEFAULTS, raw)
+    cfg["benchmark"] = name
+    for k, v in (overrides or {}).items():
+        if v is None:
+            continue
+        if k == "lr":
+            cfg["optimizer"]["lr"] = float(v)
+        else:
+            cfg[k] = v
+    return cfg
+
+
+def task_settings(cfg: Mapping[str, Any], task: str, task_type: str) -> dict:
+    """Loss/metric settings of one task: its type's defaults, then per-task overrides."""
+    base = dict(cfg["task_types"].get(task_type, {}))
+    base.update(cfg.get("task_options", {}).get(task, {}))
+    return base
+
+
+def resolve(dotted: str) -> Any:
+    """Import ``"package.module:attr"`` (or ``"package.module.attr"``)."""
+    module, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"cannot import {dotted!r} named in the benchmark config ({exc})") from None

@@ -1,0 +1,183 @@
+"""Test metrics, accumulated on the device as confusion matrices (summed across DDP ranks).
+
+Scene classification: overall accuracy (OA), per-class accuracy, confusion matrix.
+Segmentation: pixel accuracy (PA) and mean IoU over C+1 classes, the unknown class 0 included,
+as the MTLN paper defines them (Section IV-A-4), on every pixel of the test images.
+Every meter keeps its whole state in one tensor ``state`` so DDP can sum it with one all-reduce.
+A metric of a new kind is one class here plus one line in ``METRICS`` (or a dotted path in the
+benchmark config).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def overall_accuracy(cm: np.ndarray) -> float:
+    """Correct / all, from a confusion matrix (rows = truth, columns = prediction)."""
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else math.nan
+
+
+pixel_accuracy = overall_accuracy  # PA = sum_i p_ii / sum_ij p_ij, the same formula on pixels
+
+
+def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
+    """Recall of every class (NaN for a class without samples)."""
+    rows = cm.sum(axis=1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, np.diag(cm) / rows, np.nan)
+
+
+def per_class_iou(cm: np.ndarray) -> np.ndarray:
+    """p_ii / (sum_j p_ij + sum_j p_ji - p_ii) per class (NaN if absent from truth and output)."""
+    diag = np.diag(cm).astype(np.float64)
+    denom = cm.sum(axis=1) + cm.sum(axis=0) - diag
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, diag / denom, np.nan)
+
+
+def mean_iou(cm: np.ndarray) -> float:
+    """Mean IoU over the classes of ``cm`` (all C+1, class 0 = unknown included).
+
+    A class that appears neither in the truth nor in the prediction has no defined IoU and is
+    left out of the mean (it cannot occur on a real test set, where every class is present).
+    """
+    iou = per_class_iou(cm)
+    return float(np.nanmean(iou)) if np.isfinite(iou).any() else math.nan
+
+
+def _confusion(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
+    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+    ok = (target >= 0) & (target < n)
+    return torch.bincount(target[ok] * n + pred[ok], minlength=n * n).view(n, n)
+
+
+class ClassificationMeter:
+    """Confusion matrix of a classification task; OA, mean class accuracy, per class."""
+
+    primary = "oa"
+
+    def __init__(self, classes: Sequence[str], device: torch.device | str = "cpu", **_):
+        self.classes = list(classes)
+        self.state = torch.zeros(len(self.classes), len(self.classes), dtype=torch.int64,
+                                 device=device)
+
+    @torch.no_grad()
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        self.state += _confusion(output.argmax(1), target, len(self.classes))
+
+    def compute(self) -> dict:
+        cm = self.state.cpu().numpy()
+        acc = per_class_accuracy(cm)
+        return {"oa": overall_accuracy(cm),
+                "mean_class_accuracy": float(np.nanmean(acc)) if np.isfinite(acc).any()
+                else math.nan,
+                "per_class_accuracy": dict(zip(self.classes, _floats(acc))),
+                "samples": int(cm.sum()),
+                "confusion": cm.tolist()}
+
+    def plot(self, path: Path, title: str) -> None:
+        plot_confusion(self.state.cpu().numpy(), self.classes, path, title)
+
+
+class SegmentationMeter(ClassificationMeter):
+    """Pixel confusion matrix over C+1 classes (0 = unlabelled/unknown); PA and mIoU."""
+
+    primary = "miou"
+
+    @torch.no_grad()
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        self.state += _confusion(output.argmax(1), target, len(self.classes))
+
+    def compute(self) -> dict:
+        cm = self.state.cpu().numpy()
+        iou = per_class_iou(cm)
+        return {"pa": pixel_accuracy(cm), "miou": mean_iou(cm),
+                "per_class_iou": dict(zip(self.classes, _floats(iou))),
+                "per_class_accuracy": dict(zip(self.classes, _floats(per_class_accuracy(cm)))),
+                "pixels": int(cm.sum()),
+                "confusion": cm.tolist()}
+
+
+class RegressionMeter:
+    """RMSE, MAE and R² per output, from running sums (n, Σe², Σ|e|, Σy, Σy²)."""
+
+    primary = "rmse"
+
+    def __init__(self, classes: Sequence[str] = (), device: torch.device | str = "cpu",
+                 num_outputs: int = 1, **_):
+        self.names = list(classes) or [f"y{i}" for i in range(num_outputs)]
+        self.state = torch.zeros(5, len(self.names), dtype=torch.float64, device=device)
+
+    @torch.no_grad()
+    def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        k = len(self.names)
+        out = output.reshape(-1, k).double()
+        y = target.reshape(-1, k).double()
+        ok = torch.isfinite(y)
+        e = torch.where(ok, out - y, 0)
+        y0 = torch.where(ok, y, 0)
+        self.state += torch.stack([ok.sum(0).double(), (e * e).sum(0), e.abs().sum(0),
+                                   y0.sum(0), (y0 * y0).sum(0)])
+
+    def compute(self) -> dict:
+        n, se, ae, sy, syy = self.state.cpu().numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = syy - sy * sy / n
+            r2 = 1 - se / var
+            per = {name: {"rmse": float(np.sqrt(se[i] / n[i])), "mae": float(ae[i] / n[i]),
+                          "r2": float(r2[i])} for i, name in enumerate(self.names)}
+        return {"rmse": float(np.mean([v["rmse"] for v in per.values()])),
+                "mae": float(np.mean([v["mae"] for v in per.values()])),
+                "r2": float(np.mean([v["r2"] for v in per.values()])),
+                "per_output": per}
+
+    def plot(self, path: Path, title: str) -> None:  # no confusion matrix for regression
+        return None
+
+
+METRICS = {
+    "classification": ClassificationMeter,
+    "segmentation": SegmentationMeter,
+    "regression": RegressionMeter,
+}
+
+
+def _floats(a: np.ndarray) -> list:
+    return [None if not np.isfinite(v) else float(v) for v in a]
+
+
+def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix as a PNG (counts in the cells when it stays legible)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(classes)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+    size = max(4.0, 0.28 * n + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9), dpi=110)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=7 if n > 20 else 9)
+    ax.set_yticks(range(n), classes, fontsize=7 if n > 20 else 9)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
