@@ -184,6 +184,24 @@ def path_of(info: TaskInfo) -> str:
     return "regression" if info.type == "regression" else "classification"
 
 
+def make(cls: type, tasks: Sequence[TaskInfo], options: Mapping, **preset) -> MultiTaskModel:
+    """Build ``cls(tasks, **preset, **options)`` and attach its task weighting.
+
+    Options ``weighting`` (equal | uncertainty | gradnorm), ``gradnorm_alpha`` and
+    ``gradnorm_lr`` choose how ``combine_losses`` weighs the task losses.
+    """
+    from rsbench.training.weighting import attach
+
+    opts = {**preset, **options}
+    weighting = opts.pop("weighting", None) or "equal"
+    alpha = float(opts.pop("gradnorm_alpha", 1.5))
+    lr = float(opts.pop("gradnorm_lr", 0.025))
+    model = cls(tasks, **opts)
+    if weighting != "equal":
+        attach(model, weighting, alpha=alpha, lr=lr)
+    return model
+
+
 def check_tasks(model: nn.Module, tasks: Sequence[str]) -> None:
     unknown = [t for t in tasks if t not in model.tasks]
     if unknown:

@@ -17,7 +17,7 @@ from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from rsbench.errors import UsageError
 from rsbench.models.base import TaskInfo
-from rsbench.models.hsi_blocks import HsiModel, TaskHeads
+from rsbench.models.hsi_blocks import HsiModel, TaskHeads, make
 
 BACKBONES = {"resnet50": (resnet50, 2048, 256), "resnet18": (resnet18, 512, 64)}
 
@@ -65,4 +65,4 @@ class DeepLabV3Plus(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> DeepLabV3Plus:
-    return DeepLabV3Plus(tasks, **options)
+    return make(DeepLabV3Plus, tasks, options)

@@ -22,6 +22,7 @@ from rsbench.models.hsi_blocks import (
     ResidualAttention,
     ResidualBlock,
     TaskHeads,
+    make,
     norm,
     path_of,
 )
@@ -128,38 +129,32 @@ class HsiMtl(HsiModel):
         return out
 
 
-def _opts(options: dict, **preset) -> dict:
-    merged = dict(preset)
-    merged.update(options)
-    return merged
-
-
 def build(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """The full model: residual encoder, Dense ASPP, attention, channel pooling."""
-    return HsiMtl(tasks, **options)
+    return make(HsiMtl, tasks, options)
 
 
 def build_baseline(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline': plain encoder-decoder, no shortcuts, ASPP, attention or pooling."""
-    return HsiMtl(tasks, **_opts(options, residual=False, aspp=False, attention=False,
-                                 channel_pool=False))
+    return make(HsiMtl, tasks, options, residual=False, aspp=False, attention=False,
+                channel_pool=False)
 
 
 def build_r(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + R': residual blocks."""
-    return HsiMtl(tasks, **_opts(options, aspp=False, attention=False, channel_pool=False))
+    return make(HsiMtl, tasks, options, aspp=False, attention=False, channel_pool=False)
 
 
 def build_rd(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + RD': residual blocks and Dense ASPP."""
-    return HsiMtl(tasks, **_opts(options, attention=False, channel_pool=False))
+    return make(HsiMtl, tasks, options, attention=False, channel_pool=False)
 
 
 def build_rda(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + RDA' (and '+ RDAM' with a multitask --weighting)."""
-    return HsiMtl(tasks, **_opts(options, channel_pool=False))
+    return make(HsiMtl, tasks, options, channel_pool=False)
 
 
 def build_dac(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + DAC': Dense ASPP, attention and channel pooling without shortcuts."""
-    return HsiMtl(tasks, **_opts(options, residual=False))
+    return make(HsiMtl, tasks, options, residual=False)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rsbench.models.base import TaskInfo
+from rsbench.models.hsi_blocks import make
 from rsbench.models.hsi_unet import UNet
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> UNet:
     """U-Net with projection-shortcut residual blocks and the multitask heads."""
-    options.setdefault("residual", True)
-    return UNet(tasks, **options)
+    return make(UNet, tasks, options, residual=True)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from rsbench.models.base import TaskInfo
-from rsbench.models.hsi_blocks import HsiModel, TaskHeads
+from rsbench.models.hsi_blocks import HsiModel, TaskHeads, make
 
 VGG_LAYERS = (2, 2, 3, 3, 3)
 
@@ -68,4 +68,4 @@ class SegNet(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> SegNet:
-    return SegNet(tasks, **options)
+    return make(SegNet, tasks, options)

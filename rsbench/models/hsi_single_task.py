@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rsbench.models.base import TaskInfo
-from rsbench.models.hsi_blocks import HsiModel
+from rsbench.models.hsi_blocks import HsiModel, make
 from rsbench.models.hsi_mtl import HsiMtl
 
 
@@ -40,4 +40,4 @@ class HsiSingleTask(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> HsiSingleTask:
-    return HsiSingleTask(tasks, **options)
+    return make(HsiSingleTask, tasks, options)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsbench.models.base import TaskInfo
-from rsbench.models.hsi_blocks import HsiModel, ResidualBlock, TaskHeads
+from rsbench.models.hsi_blocks import HsiModel, ResidualBlock, TaskHeads, make
 
 
 def double_conv(cin: int, cout: int) -> nn.Module:
@@ -66,4 +66,4 @@ class UNet(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> UNet:
-    return UNet(tasks, **options)
+    return make(UNet, tasks, options)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsbench.models.base import TaskInfo
-from rsbench.models.hsi_blocks import HsiModel, check_tasks
+from rsbench.models.hsi_blocks import HsiModel, check_tasks, make
 
 
 def spectral_kernels(bands: int, reference: Sequence[int], reference_bands: int) -> list[int]:
@@ -107,4 +107,4 @@ class Mottus3DCNN(FCTaskModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> Mottus3DCNN:
-    return Mottus3DCNN(tasks, **options)
+    return make(Mottus3DCNN, tasks, options)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsbench.models.base import TaskInfo
+from rsbench.models.hsi_blocks import make
 from rsbench.models.mottus_3dcnn import FCTaskModel, pad_to, spectral_kernels
 
 
@@ -57,4 +58,4 @@ class PhamCNN(FCTaskModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> PhamCNN:
-    return PhamCNN(tasks, **options)
+    return make(PhamCNN, tasks, options)
