@@ -6,6 +6,7 @@ To add a command: write ``cli/<name>.py`` with a click command and add one line 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -18,6 +19,11 @@ COMMANDS = {
     "synth": "rsbench.cli.synth:synth",
     "build-psc": "rsbench.cli.build_psc:build_psc",
     "info": "rsbench.cli.info:info",
+    "build-taiga": "rsbench.cli.build_taiga:build_taiga",
+    "separability": "rsbench.cli.separability:separability",
+    "models": "rsbench.cli.models:models",
+    "run": "rsbench.cli.run:run",
+    "report": "rsbench.cli.report:report",
     "export": "rsbench.cli.export:export",
 }
 
@@ -44,6 +50,8 @@ def cli(quiet: bool, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every failure into one plain line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # many source rasters (GID-MTL patches, some GID copies) carry no georeference: that is fine
+    warnings.filterwarnings("ignore", message="Dataset has no geotransform")
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="rsbench", standalone_mode=False)

@@ -251,6 +251,7 @@ def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
     """Patch polygons in the source CRS (one GeoDataFrame per CRS), or None without georef."""
     import geopandas as gpd
     from affine import Affine
+    from rasterio.windows import Window, bounds
     from shapely.geometry import box
 
     names = ["unlabelled", *gid.class_names(classes)]
@@ -268,10 +269,7 @@ def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
         geoms = []
         for stem, r0, c0, h, w in sub[["image_id", "row_off", "col_off", "height",
                                        "width"]].itertuples(index=False):
-            t = Affine(*infos[stem]["transform"])
-            x0, y0 = t * (c0, r0)
-            x1, y1 = t * (c0 + w, r0 + h)
-            geoms.append(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+            geoms.append(box(*bounds(Window(c0, r0, w, h), Affine(*infos[stem]["transform"]))))
         frames.append(gpd.GeoDataFrame(sub, geometry=geoms, crs=crs))
     return frames or None
 

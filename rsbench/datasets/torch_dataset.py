@@ -43,14 +43,14 @@ class TaskDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         row = int(self.rows[i])
-        img = np.ascontiguousarray(self.data.sample_array(self.image_array, row))
+        img = np.array(self.data.sample_array(self.image_array, row))  # copy: mmap is read-only
         sample: dict[str, Any] = {
             "image": tv_tensors.Image(torch.from_numpy(img).permute(2, 0, 1)),
             "index": row,
         }
         for name, t in self.siblings.items():
             if t["type"] == "segmentation":
-                mask = np.ascontiguousarray(self.data.sample_array(t["target"], row))
+                mask = np.array(self.data.sample_array(t["target"], row))
                 sample["mask"] = tv_tensors.Mask(torch.from_numpy(mask.astype(np.int64)))
             else:
                 key = "label" if name == self.task or "label" not in sample else f"label_{name}"

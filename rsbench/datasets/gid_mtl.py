@@ -1,0 +1,154 @@
+"""Import the published PSC sets (GID-MTL5 / GID-MTL15) into the rsbench format.
+
+Layout: ``GID-MTL<C>/{image,label_color,label_gray}/<class folder>/<n>.tif`` (224×224 RGB, no
+georeference). Masks come from ``label_gray`` (undefined value C becomes 0, class k becomes
+k+1), the scene class from the folder. The few 225-pixel patches are cropped to 224 and reported;
+exact duplicate images are removed before splitting and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+
+from rsbench.datasets import gid
+from rsbench.datasets.build_psc import PscOptions, assign_splits, psc_tasks
+from rsbench.datasets.format import DatasetWriter, describe_source
+from rsbench.datasets.psc_rule import scene_decision
+from rsbench.errors import InputError
+from rsbench.progress import progress
+
+SUBFOLDERS = ("image", "label_gray")
+
+
+def find_gid_mtl(root: str | Path, classes: int) -> Path:
+    """The folder holding image/, label_gray/ for the ``classes`` set (itself or a child)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"--gid-mtl {root} is not a folder; point it at GID-MTL5 or GID-MTL15")
+    for cand in (root, root / f"GID-MTL{classes}"):
+        if all((cand / s).is_dir() for s in SUBFOLDERS):
+            return cand
+    other = root / f"GID-MTL{15 if classes == 5 else 5}"
+    hint = f"; it holds {other.name}, so check --classes" if other.is_dir() else ""
+    raise InputError(f"--gid-mtl {root} has no image/ and label_gray/ folders (expected the "
+                     f"GID-MTL{classes} layout){hint}")
+
+
+def _numbered_tifs(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff")
+             and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit()
+                                        else 0, p.stem))
+
+
+def _read(path: Path) -> np.ndarray:
+    try:
+        with rasterio.open(path) as ds:
+            return ds.read()
+    except RasterioIOError as exc:
+        raise InputError(f"{path} cannot be read ({exc}); the file is damaged") from None
+
+
+def import_gid_mtl(root: str | Path, out: str | Path, opts: PscOptions | None = None,
+                   resume: bool = False) -> dict:
+    """Import GID-MTL5/15 into ``out``; returns the manifest."""
+    from rsbench.datasets.preview_psc import write_psc_previews
+
+    opts = opts or PscOptions()
+    opts.validate()
+    classes, size = opts.classes, opts.size
+    base = find_gid_mtl(root, classes)
+    names = gid.class_names(classes)
+    folders = sorted(p.name for p in (base / "image").iterdir() if p.is_dir())
+    unknown = sorted(set(folders) - set(names))
+    if unknown:
+        raise InputError(f"{base / 'image'} has class folder(s) {', '.join(unknown)} that are not "
+                         f"GID-MTL{classes} classes (expected: {', '.join(names)}); check "
+                         "--classes")
+    if not folders:
+        raise InputError(f"{base / 'image'} holds no class folders")
+    params = {"source": "gid-mtl", "gid_mtl": os.path.abspath(base), **asdict(opts)}
+    writer = DatasetWriter(out, builder="build-psc", params=params, resume=resume)
+    cropped: list[str] = []
+    keys = [name for name in names if name in folders]
+    for key in progress(keys, desc="import GID-MTL", unit="class"):
+        if writer.part_done(key):
+            continue
+        label = names.index(key)
+        part = writer.part_writer(key)
+        sources = []
+        try:
+            for img_path in _numbered_tifs(base / "image" / key):
+                gray_path = base / "label_gray" / key / img_path.name
+                if not gray_path.exists():
+                    raise InputError(f"{img_path} has no gray label ({gray_path} is missing)")
+                img = _read(img_path)
+                gray = _read(gray_path)[0]
+                if img.shape[1:] != gray.shape:
+                    raise InputError(f"{gray_path} is {gray.shape[0]}x{gray.shape[1]} but "
+                                     f"{img_path} is {img.shape[1]}x{img.shape[2]}")
+                if img.shape[0] < 3:
+                    raise InputError(f"{img_path} has {img.shape[0]} band(s); expected RGB")
+                h, w = gray.shape
+                if h < size or w < size:
+                    raise InputError(f"{img_path} is {h}x{w}, smaller than --size {size}")
+                if (h, w) != (size, size):
+                    cropped.append(f"{key}/{img_path.name} ({h}x{w})")
+                img = np.ascontiguousarray(img[:3, :size, :size].transpose(1, 2, 0))
+                gray = gray[:size, :size]
+                mask = np.where(gray >= classes, 0, gray.astype(np.int64) + 1).astype(np.uint8)
+                counts = np.bincount(mask.ravel(), minlength=classes + 1)[None, :]
+                rule_scene, _ = scene_decision(counts, classes, opts.min_fraction,
+                                               opts.min_labelled)
+                npix = size * size
+                row = {
+                    "task": "psc", "image_id": f"{key}/{img_path.stem}",
+                    "source": os.path.relpath(img_path, base),
+                    "label_source": os.path.relpath(gray_path, base),
+                    "row_off": 0, "col_off": 0, "height": h, "width": w, "label": label,
+                    "labelled_fraction": float(counts[0, 1:].sum() / npix),
+                    "class_fractions": (counts[0] / npix).astype(np.float32).tolist(),
+                    "rule_label": int(rule_scene[0]),
+                    "image_sha256": hashlib.sha256(img.tobytes()).hexdigest(),
+                }
+                part.append(row, image=img, mask=mask)
+                sources += [describe_source(img_path, base), describe_source(gray_path, base)]
+        except BaseException:
+            part.abort()
+            raise
+        part.close({"sources": sources})
+    parts = writer.parts(keys)
+    index = writer.load_index(keys)
+    dup = index.duplicated("image_sha256", keep="first")
+    removed = []
+    for i in np.flatnonzero(dup.to_numpy()):
+        first = index.index[(index["image_sha256"] == index.at[i, "image_sha256"])][0]
+        removed.append({"removed": index.at[i, "image_id"], "kept": index.at[first, "image_id"],
+                        "same_scene_label": bool(index.at[i, "label"] == index.at[first,
+                                                                                 "label"])})
+    index = index[~dup.to_numpy()].reset_index(drop=True)
+    index["split"] = assign_splits(index, opts, group_column="image_id")
+    disagree = index[index["rule_label"] != index["label"]]["image_id"].tolist()
+    extra = {
+        "report": {
+            "imported": int(len(index) + len(removed)),
+            "kept": int(len(index)),
+            "skipped": {},
+            "duplicates_removed": removed,
+            "cropped_to_size": cropped,
+            "rule_disagreements": disagree,
+            "rule": (f"published scene labels kept; rule_label column holds the majority-pixel "
+                     f"rule's class (more than {opts.min_fraction:g} of labelled pixels), -1 "
+                     "where no class qualifies"),
+        },
+    }
+    sources = [s for p in parts for s in p.info.get("sources", [])]
+    return writer.finalize(index, keys=keys, name=f"psc{classes}", tasks=psc_tasks(classes),
+                           sources=sources, extra=extra, previews=write_psc_previews)

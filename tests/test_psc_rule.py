@@ -1,0 +1,46 @@
+"""The majority-pixel rule and the per-window counting, at their edges."""
+
+import numpy as np
+
+from rsbench.datasets.psc_rule import scene_decision, window_counts
+
+
+def hist(*pairs, classes=5):
+    """Histogram with (code, count) pairs; code 0 = unlabelled."""
+    h = np.zeros(classes + 1, dtype=np.int64)
+    for code, n in pairs:
+        h[code] += n
+    return h[None, :]
+
+
+def test_exactly_half_is_not_a_majority():
+    scene, reason = scene_decision(hist((1, 50), (2, 50)), 5, 0.5, 0.25)
+    assert scene[0] == -1 and reason[0] == 2
+
+
+def test_just_over_half_is_a_majority():
+    scene, reason = scene_decision(hist((1, 51), (2, 49)), 5, 0.5, 0.25)
+    assert scene[0] == 0 and reason[0] == 0
+
+
+def test_unlabelled_pixels_do_not_count_against_the_majority():
+    # 40 unlabelled, 31 class 3, 29 class 4: 31/60 of labelled pixels is a majority
+    scene, reason = scene_decision(hist((0, 40), (3, 31), (4, 29)), 5, 0.5, 0.25)
+    assert scene[0] == 2 and reason[0] == 0
+
+
+def test_mostly_unlabelled_patch_is_skipped():
+    scene, reason = scene_decision(hist((0, 76), (1, 24)), 5, 0.5, 0.25)
+    assert scene[0] == -1 and reason[0] == 1
+    scene, reason = scene_decision(hist((0, 75), (1, 25)), 5, 0.5, 0.25)
+    assert scene[0] == 0  # exactly at the floor is enough
+
+
+def test_window_counts_match_a_direct_count():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 7, size=(8, 37)).astype(np.uint8)
+    for stride in (8, 5, 3):
+        counts = window_counts(codes, 8, stride, 7)
+        starts = range(0, 37 - 8 + 1, stride)
+        expected = [np.bincount(codes[:, s:s + 8].ravel(), minlength=7) for s in starts]
+        assert np.array_equal(counts, np.array(expected))
