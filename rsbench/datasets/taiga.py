@@ -82,7 +82,8 @@ def find_taiga(root: str | os.PathLike) -> tuple[Path, Path]:
     if not root.is_dir():
         raise InputError(f"--taiga {root} is not a folder; give the folder holding the TAIGA "
                          "ENVI files")
-    headers = sorted(root.rglob("*.hdr")) + sorted(root.rglob("*.HDR"))
+    headers = [h for pat in ("*", "*/*", "*/*/*") for ext in (".hdr", ".HDR")
+               for h in sorted(root.glob(pat + ext))]
     cube = [h for h in headers if any(h.stem.startswith(n) for n in CUBE_NAMES)]
     if not cube:
         cube = [h for h in headers if "reflectance" in h.stem.lower()]
