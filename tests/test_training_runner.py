@@ -1,0 +1,210 @@
+"""The runner on tiny synthetic MSC/PSC data: learning, metrics, run folder, resume, kill, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import training_fixtures as tf
+
+from rsbench.errors import InputError, UsageError
+from rsbench.training import checkpoint as ckpt_mod
+from rsbench.training.config import load_benchmark
+from rsbench.training.runner import RunRequest, run_benchmark
+
+TESTS = Path(__file__).resolve().parent
+PROJECT = TESTS.parent
+
+
+@pytest.fixture(autouse=True)
+def _small():
+    torch.set_num_threads(1)
+    tf.register()
+
+
+@pytest.fixture(scope="module")
+def msc(tmp_path_factory) -> Path:
+    return tf.write_msc(tmp_path_factory.mktemp("d") / "mini-msc", per_class=10)
+
+
+@pytest.fixture(scope="module")
+def psc(tmp_path_factory) -> Path:
+    return tf.write_psc(tmp_path_factory.mktemp("d") / "psc5", per_class=8)
+
+
+def _cfg(name: str, **over) -> dict:
+    cfg = load_benchmark(name, {"input_size": 32, "lr": 1e-2, **over})
+    cfg["backbone"] = None
+    return cfg
+
+
+def test_msc_run_learns_and_writes_a_complete_run_folder(msc, tmp_path):
+    m = run_benchmark(_cfg("mini-msc", epochs=4, batch_size=8),
+                      RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))
+    run = tmp_path / "mini-msc" / "tiny" / "0"
+    for f in ("config.json", "metrics.json", "history.csv", "checkpoint.pt", "run.log",
+              "confusion_merced.png", "confusion_aid.png", "confusion_nwpu.png"):
+        assert (run / f).exists(), f
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["complete"] and saved["method"] == "tiny" and saved["epochs"] == 4
+    # colours are class-dependent: every task is learned well above chance
+    for task, chance in (("merced", 1 / 3), ("aid", 1 / 4), ("nwpu", 1 / 2)):
+        assert m["tasks"][task]["oa"] > chance + 0.3, (task, m["tasks"][task]["oa"])
+        cm = np.array(saved["tasks"][task]["confusion"])
+        assert cm.sum() == len(tf.index_of(msc).query("task == @task and split == 'test'"))
+    hist = (run / "history.csv").read_text().splitlines()
+    assert len(hist) == 5 and hist[0].startswith("epoch,loss,loss_merced,loss_aid,loss_nwpu")
+    assert saved["parameters"]["total"] == saved["parameters"]["breakdown"]["total"] > 0
+    assert saved["train_samples_per_s"] > 0 and saved["train_seconds_per_epoch"] > 0
+    conf = json.loads((run / "config.json").read_text())
+    assert conf["optimizer"] == {"name": "adam", "lr": 0.01, "weight_decay": 0.0}
+
+
+def test_multitask_steps_cycle_smaller_tasks(msc, tmp_path):
+    # merced has 24 train rows, aid 32, nwpu 16: batch 8 -> 4 steps per epoch, all tasks each step
+    run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8),
+                  RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))
+    row = (tmp_path / "mini-msc/tiny/0/history.csv").read_text().splitlines()[1].split(",")
+    header = (tmp_path / "mini-msc/tiny/0/history.csv").read_text().splitlines()[0].split(",")
+    assert int(row[header.index("samples")]) == 4 * 3 * 8
+
+
+def test_psc_metrics_equal_a_hand_evaluation_of_the_saved_model(psc, tmp_path):
+    m = run_benchmark(_cfg("psc5", epochs=3, batch_size=4),
+                      RunRequest(model="tiny", data=str(psc), out=str(tmp_path)))
+    run = tmp_path / "psc5" / "tiny" / "0"
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    from rsbench.datasets.format import open_dataset
+    from rsbench.models.base import TaskInfo
+
+    ds = open_dataset(psc)
+    model = tf.tiny_model([TaskInfo("scene", "classification", 3),
+                           TaskInfo("segmentation", "segmentation", 4)])
+    model.load_state_dict(state["model"])
+    model.eval()
+    rows = ds.rows("scene", "test")
+    img = torch.from_numpy(ds.array("image")[rows]).permute(0, 3, 1, 2).float() / 255
+    img = (img - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        out = model(img, tasks=["scene", "segmentation"])
+    labels = ds.index["label"].to_numpy()[rows]
+    pred = out["scene"].argmax(1).numpy()
+    assert m["tasks"]["scene"]["oa"] == pytest.approx((pred == labels).mean())
+    truth = ds.array("mask")[rows].astype(np.int64).ravel()
+    seg = out["segmentation"].argmax(1).numpy().ravel()
+    cm = np.zeros((4, 4), np.int64)
+    np.add.at(cm, (truth, seg), 1)
+    assert np.array_equal(np.array(m["tasks"]["segmentation"]["confusion"]), cm)
+    iou = np.diag(cm) / (cm.sum(0) + cm.sum(1) - np.diag(cm))
+    assert m["tasks"]["segmentation"]["miou"] == pytest.approx(np.nanmean(iou))
+    assert m["tasks"]["segmentation"]["pa"] == pytest.approx(np.trace(cm) / cm.sum())
+    assert m["tasks"]["segmentation"]["pa"] > 0.6  # learns the painted classes
+
+
+def test_resume_after_an_interruption_equals_the_uninterrupted_run(msc, tmp_path, monkeypatch):
+    cfg = _cfg("mini-msc", epochs=3, batch_size=8)
+    full = run_benchmark(cfg, RunRequest(model="tiny", data=str(msc), out=str(tmp_path / "a")))
+
+    real_save = ckpt_mod.save_checkpoint
+    calls = {"n": 0}
+
+    def dying_save(path, payload):
+        real_save(path, payload)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process is stopped right after epoch 2's checkpoint
+
+    monkeypatch.setattr(ckpt_mod, "save_checkpoint", dying_save)
+    req = RunRequest(model="tiny", data=str(msc), out=str(tmp_path / "b"))
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(cfg, req)
+    run_b = tmp_path / "b" / "mini-msc" / "tiny" / "0"
+    assert not (run_b / "metrics.json").exists()
+    with pytest.raises(UsageError, match="--resume"):
+        run_benchmark(cfg, req)  # refuses to start over a half-done run silently
+    monkeypatch.setattr(ckpt_mod, "save_checkpoint", real_save)
+    req.resume = True
+    resumed = run_benchmark(cfg, req)
+
+    run_a = tmp_path / "a" / "mini-msc" / "tiny" / "0"
+    for t in full["tasks"]:
+        assert resumed["tasks"][t]["confusion"] == full["tasks"][t]["confusion"]
+    sa = torch.load(run_a / "checkpoint.pt", weights_only=False)
+    sb = torch.load(run_b / "checkpoint.pt", weights_only=False)
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), k
+    assert [h["loss"] for h in sa["history"]] == [h["loss"] for h in sb["history"]]
+
+
+def test_resume_refuses_other_settings_and_finished_runs(msc, tmp_path):
+    req = RunRequest(model="tiny", data=str(msc), out=str(tmp_path), max_train_batches=1)
+    run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    with pytest.raises(UsageError, match="finished run"):
+        run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    req.resume = True
+    with pytest.raises(UsageError, match="batch_size"):
+        run_benchmark(_cfg("mini-msc", epochs=2, batch_size=4), req)
+    # same settings, more epochs: trains further, then writes final metrics again
+    m = run_benchmark(_cfg("mini-msc", epochs=2, batch_size=8), req)
+    assert m["epochs"] == 2
+    assert (tmp_path / "mini-msc/tiny/0/metrics.previous.json").exists()
+
+
+def test_wrong_dataset_kind_is_one_clear_error(psc, tmp_path):
+    with pytest.raises(InputError, match=r"holds a 'psc5' dataset but benchmark 'mini-msc'"):
+        run_benchmark(_cfg("mini-msc"), RunRequest(model="tiny", data=str(psc),
+                                                   out=str(tmp_path)))
+
+
+def _cli_env() -> dict:
+    return {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{PROJECT}", "OMP_NUM_THREADS": "1",
+            "RSBENCH_QUIET": "1"}
+
+
+_CLI = ("import sys, training_fixtures as tf; tf.register(); "
+        "from rsbench.cli.main import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_cli_one_line_error_for_wrong_dataset(psc, tmp_path):
+    p = subprocess.run([sys.executable, "-c", _CLI, "run", "msc", "--model", "tiny",
+                        "--data", str(psc), "--out", str(tmp_path)],
+                       capture_output=True, text=True, env=_cli_env(), timeout=120)
+    assert p.returncode == 1
+    assert p.stderr.strip().count("\n") == 0 and "benchmark 'msc' needs 'msc'" in p.stderr
+
+
+def test_killed_run_leaves_no_final_metrics_and_resumes(msc, tmp_path):
+    args = [sys.executable, "-c", _CLI, "run", "mini-msc", "--model", "tiny", "--data", str(msc),
+            "--out", str(tmp_path), "--workers", "0", "--batch-size", "8"]
+    run = tmp_path / "mini-msc" / "tiny" / "0"
+    proc = subprocess.Popen([*args, "--epochs", "1000"], env=_cli_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (run / "checkpoint.pt").exists()
+    assert not (run / "metrics.json").exists()
+    epoch = torch.load(run / "checkpoint.pt", weights_only=False)["epoch"]
+    assert epoch >= 1
+    # continue it with a small epoch budget: it finishes and writes the final metrics
+    p = subprocess.run([*args, "--epochs", str(epoch + 1), "--resume"], env=_cli_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["complete"] and m["epochs"] == epoch + 1
