@@ -47,6 +47,7 @@ from rsbench.training.distributed import (
 )
 from rsbench.training.losses import make_loss
 from rsbench.training.metrics import METRICS
+from rsbench.training.transfer import keep_frozen_bn_eval
 
 METRICS_FILE = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
@@ -276,6 +277,7 @@ class Run:
         self.tasks = check_dataset(self.data, self.cfg, req.data)
         self.groups = _task_groups(self.data, self.tasks)
         self.types = {t: self.data.task(t)["type"] for t in self.tasks}
+        self.infos = task_infos(self.data, self.tasks)
         self.method = self._method_name()
         self.dir = Path(req.out) / self.cfg["benchmark"] / self.method / str(req.seed)
         self.log = Logger(None, self.dist.main)
@@ -286,13 +288,16 @@ class Run:
             base = json.loads((Path(self.req.from_run) / CONFIG_FILE).read_text())["model"] \
                 if (Path(self.req.from_run) / CONFIG_FILE).exists() else self.req.model
             return f"{base}-{'frozen' if self.req.frozen else 'transfer'}"
-        return f"{self.req.model}-frozen" if self.req.frozen else self.req.model
+        name = f"{self.req.model}-frozen" if self.req.frozen else self.req.model
+        return name + self.cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
 
     def resolved_config(self) -> dict:
         r = self.req
         return {**self.cfg, "model": r.model, "method": self.method, "seed": r.seed,
                 "data": str(Path(r.data).resolve()), "dataset_name": self.data.name,
-                "tasks": self.tasks, "max_train_batches": r.max_train_batches,
+                "tasks": self.tasks, "task_infos": [[i.name, i.type, i.num_outputs]
+                                                    for i in self.infos],
+                "max_train_batches": r.max_train_batches,
                 "weights": r.weights, "from_run": r.from_run, "frozen": r.frozen,
                 "device": str(self.device), "amp": str(self.amp).replace("torch.", "")
                 if self.amp else None, "channels_last": self.channels_last,
@@ -328,7 +333,7 @@ class Run:
     def build_model(self) -> nn.Module:
         from rsbench.models import build_model
 
-        infos = task_infos(self.data, self.tasks)
+        infos = self.infos
         if self.req.from_run:
             from rsbench.training.transfer import model_from_run
 
@@ -424,6 +429,7 @@ class Run:
                 s.set_epoch(epoch, steps)
             gen.manual_seed(self.req.seed * 1_000_003 + epoch)
             step_module.train()
+            keep_frozen_bn_eval(model)
             row = self._train_epoch(epoch, epochs, step_module, model, loaders, prep, gen,
                                     losses, optimizer, scaler, steps)
             row["lr"] = optimizer.param_groups[0]["lr"]
@@ -527,7 +533,8 @@ class Run:
             kind = task_settings(self.cfg, t, self.types[t]).get("metric", self.types[t])
             cls = METRICS[kind] if kind in METRICS else resolve(kind)
             n_out = len(spec["target"]) if isinstance(spec.get("target"), list) else 1
-            meters[t] = cls(spec.get("classes") or [], device=self.device, num_outputs=n_out)
+            meters[t] = cls(spec.get("classes") or [], device=self.device, num_outputs=n_out,
+                            spec=spec)
         bs = int(self.cfg.get("eval_batch_size") or self.cfg["batch_size"])
         for gi, g in enumerate(self.groups):
             rows = self.data.rows(g.tasks[0], self.cfg["test_split"])
@@ -554,6 +561,7 @@ class Run:
                 m.plot(self.dir / f"confusion_{t}.png",
                        f"{self.method} on {t} ({self.cfg['benchmark']}, seed {self.req.seed})")
         model.train()
+        keep_frozen_bn_eval(model)
         return results
 
     def _final_metrics(self, results, params, history, epochs) -> dict:
