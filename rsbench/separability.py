@@ -27,6 +27,8 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from rsbench.errors import InputError
 
+SINGULAR_TOL = 1e-12  # smallest conditional variance (relative) a class covariance may have
+
 
 @dataclass
 class ClassStats:
@@ -83,11 +85,15 @@ def _chol(s: np.ndarray, name: str, ridge: float | None) -> np.ndarray:
     if ridge:
         s = s + ridge * float(np.mean(np.diag(s))) * np.eye(len(s))
     try:
-        return cholesky(s, lower=True)
+        low = cholesky(s, lower=True)
     except LinAlgError:
+        low = None
+    # pivots² are conditional variances; ~0 means a band is a linear mix of others
+    if low is None or np.min(np.diag(low)) ** 2 < SINGULAR_TOL * float(np.mean(np.diag(s))):
         raise InputError(f"the covariance of {name} is singular (bands are linearly "
                          "dependent within that class); pass a ridge (--ridge 1e-6) or select "
-                         "fewer --bands") from None
+                         "fewer --bands")
+    return low
 
 
 def pair_measures(a: ClassStats, b: ClassStats, names: tuple[str, str] = ("class 1", "class 2"),

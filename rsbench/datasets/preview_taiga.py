@@ -6,10 +6,40 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.datasets.preview_psc import _plt, plot_class_counts
-
 MAX_SIDE = 1400  # pixels of the split map's longer side
 MAP_COLORS = {"train": "#2f6db5", "val": "#e69a1e", "test": "#c0303a"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_class_counts(task: dict, title: str, path: Path, ylabel: str = "windows") -> None:
+    """Grouped bars: one group per class, one bar per split (train, val, test)."""
+    plt = _plt()
+    counts = task.get("counts", {})
+    splits = [s for s in ("train", "val", "test") if s in counts]
+    classes = task["classes"]
+    x = np.arange(len(classes))
+    width = 0.8 / max(1, len(splits))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(classes) + 2), 4), dpi=110)
+    for k, split in enumerate(splits):
+        vals = [counts[split].get(c, 0) for c in classes]
+        bars = ax.bar(x + k * width - 0.4 + width / 2, vals, width, label=split,
+                      color=MAP_COLORS[split], edgecolor="black", linewidth=0.5)
+        ax.bar_label(bars, fontsize=7)
+    ax.set_xticks(x, classes, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def plot_split_map(code: np.ndarray, valid: np.ndarray, index, path: Path,
