@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +28,8 @@ from rsbench.datasets.psc_rule import REASONS, scene_decision, window_counts
 from rsbench.datasets.splits import check_fraction, split_by_group, split_per_class
 from rsbench.errors import InputError, UsageError
 from rsbench.progress import progress
+
+GDAL_CACHE_MB = 64  # windows are read once, in order: a big block cache only costs memory
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,8 @@ def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
     """Codes (0 unlabelled, 1..C, C+1 off-palette) and the raw colour codes of the window."""
     try:
         if pair.label_kind == "color":
-            rgb = lab.read((1, 2, 3), window=window)
-            packed = gid.rgb_code(rgb[0], rgb[1], rgb[2])
-            return decoder.lut[packed], packed
+            packed = gid.pack_rgb(lab.read((1, 2, 3), window=window))
+            return np.take(decoder.lut, packed), packed
         idx = lab.read(1, window=window)
     except RasterioIOError as exc:
         raise InputError(f"{pair.label} is damaged ({exc}); download it again") from None
@@ -124,11 +125,15 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
     off = classes + 1
     decoder = _decoder(classes)
     writer = PartWriter(staging, pair.stem)
+    # checksums run in a thread (hashlib releases the GIL) while the windows are processed
+    hasher = ThreadPoolExecutor(max_workers=1)
+    checksums = [hasher.submit(describe_source, p, root) for p in (pair.image, pair.label)]
     skipped: Counter = Counter()
     off_colors: Counter = Counter()
     off_pixels = 0
     try:
-        with _open(pair.image) as img, _open(pair.label) as lab:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(pair.image) as img, \
+                _open(pair.label) as lab:
             _check_pair(pair, img, lab, opts)
             height, width = img.height, img.width
             starts = np.arange(0, width - size + 1, step)
@@ -193,11 +198,13 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
                                     for c, n in off_colors.most_common(5)],
                 "crs": img.crs.to_wkt() if img.crs else None,
                 "transform": list(img.transform)[:6] if img.crs else None,
-                "sources": [describe_source(pair.image, root), describe_source(pair.label, root)],
+                "sources": [c.result() for c in checksums],
             }
     except BaseException:
         writer.abort()
         raise
+    finally:
+        hasher.shutdown(wait=True, cancel_futures=True)
     writer.close(info)
     return info
 

@@ -69,6 +69,14 @@ def rgb_code(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (r.astype(np.uint32) << 16) | (g.astype(np.uint32) << 8) | b.astype(np.uint32)
 
 
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(3, H, W) uint8 → (H, W) uint32 codes, via a little-endian byte view (no wide temporaries)."""
+    h, w = rgb.shape[1:]
+    buf = np.zeros((h, w, 4), dtype=np.uint8)
+    buf[..., 0], buf[..., 1], buf[..., 2] = rgb[2], rgb[1], rgb[0]
+    return buf.view("<u4")[..., 0]
+
+
 def code_to_rgb(code: int) -> tuple[int, int, int]:
     return (code >> 16) & 255, (code >> 8) & 255, code & 255
 
@@ -90,7 +98,7 @@ class ColorDecoder:
 
     def codes(self, rgb: np.ndarray) -> np.ndarray:
         """``rgb`` as (3, H, W) (rasterio order) → (H, W) uint8 codes."""
-        return self.lut[rgb_code(rgb[0], rgb[1], rgb[2])]
+        return np.take(self.lut, pack_rgb(rgb))
 
     @staticmethod
     def to_mask(codes: np.ndarray, off: int) -> np.ndarray:

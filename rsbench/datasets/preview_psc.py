@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure on the Agg canvas, without importing pyplot (faster, no GUI state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 SPLIT_COLORS = {"train": "#3b6ea8", "val": "#e0a030", "test": "#9bc4e2"}
@@ -27,13 +28,13 @@ def ordered_splits(counts: dict) -> list[str]:
 
 def plot_class_counts(task: dict, title: str, path: Path, ylabel: str = "patches") -> None:
     """Grouped bars: one group per class, one bar per split, with the task's class colours."""
-    plt = _plt()
     counts = task.get("counts", {})
     splits = ordered_splits(counts)
     classes = task["classes"]
     x = np.arange(len(classes))
     width = 0.8 / max(1, len(splits))
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) + 2), 4), dpi=110)
+    fig = _figure(figsize=(max(6, 0.6 * len(classes) + 2), 4), dpi=110)
+    ax = fig.subplots()
     for k, split in enumerate(splits):
         vals = [counts[split].get(c, 0) for c in classes]
         bars = ax.bar(x + k * width - 0.4 + width / 2, vals, width, label=split,
@@ -45,7 +46,6 @@ def plot_class_counts(task: dict, title: str, path: Path, ylabel: str = "patches
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def colorize(mask: np.ndarray, colors: list[list[int]]) -> np.ndarray:
@@ -55,39 +55,39 @@ def colorize(mask: np.ndarray, colors: list[list[int]]) -> np.ndarray:
     return lut[mask]
 
 
-def plot_montage(dataset, path: Path, per_class: int = 3) -> None:
-    """Per scene class, ``per_class`` patches (training split first) with their colour masks."""
-    plt = _plt()
+def _thumb(arr: np.ndarray, size: int) -> np.ndarray:
+    step = max(1, arr.shape[0] // size)
+    return arr[::step, ::step][:size, :size]
+
+
+def plot_montage(dataset, path: Path, per_class: int = 3, thumb: int = 112) -> None:
+    """Per scene class, ``per_class`` patches with their colour masks, tiled into one image."""
     scene = dataset.tasks["scene"]
     seg = dataset.tasks["segmentation"]
-    index = dataset.index
-    present = set(index["label"].unique().tolist())
-    classes = [c for k, c in enumerate(scene["classes"]) if k in present]
-    fig, axes = plt.subplots(len(classes), 2 * per_class,
-                             figsize=(2 * per_class * 1.4, len(classes) * 1.5), dpi=100,
-                             squeeze=False)
-    for c, name in enumerate(classes):
-        label = scene["classes"].index(name)
-        rows = np.flatnonzero(index["label"].to_numpy() == label)[:per_class]
-        for k in range(per_class):
-            a_img, a_mask = axes[c, 2 * k], axes[c, 2 * k + 1]
-            for a in (a_img, a_mask):
-                a.set_xticks([])
-                a.set_yticks([])
-            if k < len(rows):
-                img = np.asarray(dataset.sample_array("image", int(rows[k])))
-                a_img.imshow(img[..., -3:] if img.shape[-1] > 3 else img)
-                a_mask.imshow(colorize(np.asarray(dataset.sample_array("mask", int(rows[k]))),
-                                       seg["colors"]), interpolation="nearest")
-            else:
-                a_img.axis("off")
-                a_mask.axis("off")
-        n = sum(v.get(name, 0) for v in scene.get("counts", {}).values())
-        axes[c, 0].set_ylabel(f"{name}\n({n})", rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle("examples: image | mask", fontsize=9)
-    fig.tight_layout()
+    labels = dataset.index["label"].to_numpy()
+    present = [k for k in range(len(scene["classes"])) if (labels == k).any()]
+    gap = 6
+    cell = thumb + gap
+    grid = np.full((len(present) * cell, 2 * per_class * cell, 3), 255, dtype=np.uint8)
+    for r, k in enumerate(present):
+        for c, row in enumerate(np.flatnonzero(labels == k)[:per_class]):
+            img = np.asarray(dataset.sample_array("image", int(row)))
+            img = img[..., -3:] if img.shape[-1] > 3 else img
+            mask = colorize(np.asarray(dataset.sample_array("mask", int(row))), seg["colors"])
+            for j, tile in enumerate((img, mask)):
+                t = _thumb(tile, thumb)
+                y, x = r * cell, (2 * c + j) * cell
+                grid[y:y + t.shape[0], x:x + t.shape[1]] = t
+    fig = _figure(figsize=(grid.shape[1] / 80 + 2, grid.shape[0] / 80 + 0.6), dpi=80)
+    ax = fig.add_axes((0.22, 0.02, 0.76, 0.9))
+    ax.imshow(grid, interpolation="nearest")
+    counts = scene.get("counts", {})
+    ax.set_yticks([r * cell + thumb / 2 for r in range(len(present))],
+                  [f"{scene['classes'][k]} ({sum(v.get(scene['classes'][k], 0) for v in counts.values())})"
+                   for k in present], fontsize=9)
+    ax.set_xticks([])
+    ax.set_title("examples per scene class: image | mask", fontsize=10)
     fig.savefig(path)
-    plt.close(fig)
 
 
 def write_psc_previews(out_dir: Path, dataset) -> None:

@@ -1,0 +1,89 @@
+"""Benchmark `rsbench build-psc` against the I/O floor, in the same run.
+
+The floor is a fresh Python process that reads the same image and label files once with
+rasterio (strip by strip). The build runs as the real CLI command in its own process; peak
+memory (max RSS) of each process comes from ``os.wait4``.
+
+    python benchmarks/bench_build_psc.py                      # 4 pairs of 7200x6800 (GID size)
+    python benchmarks/bench_build_psc.py --images 2 --size 3600x3400 --workers 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FLOOR = """
+import sys, rasterio
+from rasterio.windows import Window
+for path in sys.argv[1:]:
+    with rasterio.open(path) as ds:
+        for r0 in range(0, ds.height, 224):
+            ds.read(window=Window(0, r0, ds.width, min(224, ds.height - r0)))
+"""
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--size", default="7200x6800")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
+    ap.add_argument("--keep", type=Path, default=None, help="Reuse/keep synthetic GID here.")
+    args = ap.parse_args()
+    rows, cols = (int(v) for v in args.size.split("x"))
+    work = Path(tempfile.mkdtemp(prefix="bench-psc-"))
+    gid_root = args.keep or work / "gid"
+    try:
+        if not (gid_root / "Large-scale Classification_5classes").exists():
+            from rsbench.datasets.synth_gid import synth_gid
+
+            print(f"writing {args.images} synthetic GID pairs of {rows}x{cols} ...")
+            synth_gid(gid_root, classes=5, images=args.images, size=(rows, cols), seed=0)
+        scheme = gid_root / "Large-scale Classification_5classes"
+        files = sorted(map(str, (scheme / "image_RGB").glob("*.tif"))) + sorted(
+            map(str, (scheme / "label_5classes").glob("*.tif")))
+        size_mb = sum(os.path.getsize(f) for f in files) / 2**20
+        floor_cmd = [sys.executable, "-c", FLOOR, *files]
+        timed(floor_cmd)  # warm the page cache so floor and build both read from memory
+        floor, floor_rss = min(timed(floor_cmd) for _ in range(2))
+        print(f"machine: {os.cpu_count()} CPU cores; data: {len(files)} files, {size_mb:.0f} MB")
+        print(f"I/O floor (read every file once, strips): {floor:.2f} s, peak {floor_rss:.0f} MB")
+        results = []
+        for w in args.workers:
+            out = work / f"psc-w{w}"
+            wall, rss = timed([sys.executable, "-m", "rsbench", "--quiet", "build-psc", "--gid",
+                               str(gid_root), "--classes", "5", "--out", str(out),
+                               "--workers", str(w)])
+            results.append((w, wall, rss))
+            print(f"build-psc --workers {w}: {wall:.2f} s = {wall / floor:.2f}x floor, "
+                  f"peak {rss:.0f} MB (per process)")
+            shutil.rmtree(out)
+        if len(results) > 1:
+            base = results[0][1]
+            for w, wall, _ in results[1:]:
+                print(f"speed-up with {w} workers: {base / wall:.2f}x")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
