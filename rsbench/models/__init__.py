@@ -26,6 +26,13 @@ MODELS: dict[str, str] = {
     "deeplabv3plus": "rsbench.models.hsi_deeplabv3plus:build",
     "mottus-3dcnn": "rsbench.models.mottus_3dcnn:build",
     "pham-cnn": "rsbench.models.pham_cnn:build",
+    "mtln": "rsbench.models.mtln:build_mtln",
+    "single-task": "rsbench.models.single_task:build_single_task",
+    "fine-tune": "rsbench.models.fine_tune:build_fine_tune",
+    "shared-specific": "rsbench.models.shared_specific:build_shared_specific",
+    "baseline-attention": "rsbench.models.baseline_attention:build_baseline_attention",
+    "cross-stitch": "rsbench.models.cross_stitch:build_cross_stitch",
+    "uncertainty": "rsbench.models.uncertainty:build_uncertainty",
 }
 
 

@@ -1,0 +1,127 @@
+"""Parameter counts of our models next to the MTLN paper's (Table II, and the "No. parameters"
+rows of Tables III-V), for ``rsbench models params`` and the report's params table.
+
+Models are built on PyTorch's meta device: shapes only, no memory, no forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rsbench.errors import UsageError
+from rsbench.models.base import TaskInfo
+
+M = 1_000_000
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """What parameter counts depend on: the backbone and the tasks' output sizes."""
+
+    backbone: str
+    tasks: tuple[TaskInfo, ...]
+
+
+def _scenes(classes: dict[str, int]) -> tuple[TaskInfo, ...]:
+    return tuple(TaskInfo(n, "classification", c) for n, c in classes.items())
+
+
+def _psc(classes: int) -> tuple[TaskInfo, ...]:
+    # segmentation scores C + 1 classes: class 0 is the unlabelled/unknown class
+    return (TaskInfo("scene", "classification", classes),
+            TaskInfo("segmentation", "segmentation", classes + 1))
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "msc": Benchmark("resnet34", _scenes({"merced": 21, "aid": 30, "nwpu": 45})),
+    "mini-msc": Benchmark("wrn28_4", _scenes({"merced": 12, "aid": 12, "nwpu": 12})),
+    "psc5": Benchmark("vgg16", _psc(5)),
+    "psc15": Benchmark("vgg16", _psc(15)),
+}
+
+# Table II (the paper ignores the PSC5/PSC15 difference and the scene classifier, "~0M")
+TABLE_II: dict[str, dict[str, float]] = {
+    "msc": {"shared": 21.29 * M, "scene_classifier": 0, "attention_per_task": 1.06 * M,
+            "extractors": 1.58 * M, "total": 26.11 * M},
+    "mini-msc": {"shared": 5.86 * M, "scene_classifier": 0, "attention_per_task": 0.31 * M,
+                 "extractors": 0.83 * M, "total": 7.62 * M},
+    "psc": {"shared": 15.49 * M, "scene_classifier": 0, "pixel_classifier": 9.44 * M,
+            "attention_per_task": 1.80 * M, "extractors": 6.27 * M, "total": 34.80 * M},
+}
+
+# "No. parameters" of Tables III (a, b), IV and V (a, b); DEN is not implemented here
+PAPER_TOTALS: dict[str, dict[str, float]] = {
+    "msc": {"single-task": 63.92 * M, "fine-tune": 63.92 * M, "cross-stitch": 63.92 * M,
+            "den": 31.29 * M, "uncertainty": 21.34 * M, "shared-specific": 21.34 * M,
+            "baseline-attention": 71.85 * M, "mtln": 26.11 * M},
+    "mini-msc": {"single-task": 17.58 * M, "fine-tune": 17.58 * M, "cross-stitch": 17.58 * M,
+                 "den": 7.72 * M, "uncertainty": 5.87 * M, "shared-specific": 5.87 * M,
+                 "baseline-attention": 21.26 * M, "mtln": 7.62 * M},
+    "psc": {"single-task": 41.32 * M, "cross-stitch": 41.32 * M, "uncertainty": 24.93 * M,
+            "mtln": 34.80 * M},
+}
+
+# the MTLN paper's methods, in the order of its tables
+SCENE_MODELS = ("single-task", "fine-tune", "cross-stitch", "uncertainty", "shared-specific",
+                "baseline-attention", "mtln")
+
+COMPONENTS = {
+    "shared": "Shared branch", "networks": "Per-task networks",
+    "scene_classifier": "Scene classifier", "pixel_classifier": "Pixel classifier",
+    "attention_per_task": "Attention modules / task", "extractors": "Extractors",
+    "cross_stitch": "Cross-stitch units", "loss_weights": "Loss weights", "total": "Total",
+}
+
+
+def paper_key(benchmark: str) -> str:
+    return "psc" if benchmark.startswith("psc") else benchmark
+
+
+def benchmark(name: str) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise UsageError(f"unknown benchmark {name!r}; choose one of: {', '.join(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def breakdown(model: str, bench: str) -> dict[str, int]:
+    """``parameter_breakdown()`` of ``model`` built for benchmark ``bench`` (meta device)."""
+    from rsbench.models import build_model
+
+    spec = benchmark(bench)
+    with torch.device("meta"):
+        if model == "fine-tune":  # the same networks as single-task, only initialised otherwise
+            from rsbench.models.single_task import SingleTask
+
+            net = SingleTask(list(spec.tasks), backbone=spec.backbone)
+        else:
+            net = build_model(model, list(spec.tasks), backbone=spec.backbone)
+    return net.parameter_breakdown()
+
+
+def table_ii(bench: str) -> tuple[list[str], list[list[object]]]:
+    """Table II for one benchmark: our MTLN's components, the paper's, and the difference."""
+    ours = breakdown("mtln", bench)
+    paper = TABLE_II[paper_key(bench)]
+    keys = [k for k in COMPONENTS if k in ours or k in paper]
+    header = ["", *(COMPONENTS[k] for k in keys)]
+    diff = ["difference", *(_diff(ours.get(k), paper.get(k)) for k in keys)]
+    return header, [["rsbench", *(ours.get(k) for k in keys)],
+                    ["paper", *(paper.get(k) for k in keys)], diff]
+
+
+def totals(bench: str) -> tuple[list[str], list[list[object]]]:
+    """Total parameters of every MTLN-paper method next to the paper's "No. parameters"."""
+    paper = PAPER_TOTALS[paper_key(bench)]
+    rows = []
+    for model in SCENE_MODELS:
+        ours = breakdown(model, bench)["total"]
+        rows.append([model, ours, paper.get(model), _diff(ours, paper.get(model))])
+    return ["Method", "rsbench", "paper", "difference"], rows
+
+
+def _diff(ours: float | None, paper: float | None) -> str | None:
+    if ours is None or not paper:
+        return None
+    return f"{100 * (ours - paper) / paper:+.2f}%"
