@@ -1,0 +1,184 @@
+"""Paper-style tables from runs: rows = methods, columns = task metrics, average, parameters.
+
+A table is declared by a :class:`TableSpec` (one file in ``reports/tables/``); :func:`build_table`
+fills it with mean ± std over seeds from finished runs, marks the best value per column, and
+(with ``paper=True``) adds the paper's published figures as reference rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rsbench.reports.runs import RunResult, RunSet
+
+PAPER_RESULTS = Path(__file__).resolve().parents[1] / "data" / "mtln_paper_results.json"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: ``value`` is ``"<task>.<metric>"`` (``*`` = the run's only task),
+    ``"average"`` (mean over the table's ``<task>.oa`` columns of the same benchmark, per seed)
+    or ``"params"`` (total parameters, millions)."""
+
+    label: str
+    benchmark: str
+    value: str
+    group: str = ""
+    paper_key: str = ""
+    better: str | None = "max"  # "max", "min" or None (never marked)
+    scale: float = 100.0
+
+
+@dataclass
+class TableSpec:
+    name: str
+    title: str
+    rows: Sequence[tuple[str, str]]  # (method, label shown)
+    columns: Sequence[Column]
+    paper_table: str = ""
+    extra_methods: bool = False  # also list methods found in the runs but not in ``rows``
+    build: Callable | None = None  # a custom builder replacing :func:`build_table`
+
+
+@dataclass
+class Cell:
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0
+    best: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return self.mean is None
+
+
+@dataclass
+class Row:
+    label: str
+    source: str  # "ours" | "paper"
+    method: str
+    cells: list[Cell]
+    seeds: int = 0
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+    decimals: int = 2
+
+
+def paper_results() -> dict:
+    return json.loads(PAPER_RESULTS.read_text())["tables"]
+
+
+def run_value(run: RunResult, value: str) -> float | None:
+    """A raw (unscaled) value of one run: ``task.metric`` or ``params``."""
+    m = run.metrics
+    if value == "params":
+        return m.get("parameters", {}).get("total")
+    task, _, metric = value.partition(".")
+    tasks = m.get("tasks", {})
+    if task == "*":
+        if len(tasks) != 1:
+            return None
+        task = next(iter(tasks))
+    v = tasks.get(task, {}).get(metric)
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+
+def _cell(values: Sequence[float]) -> Cell:
+    if not values:
+        return Cell()
+    a = np.asarray(values, dtype=float)
+    return Cell(float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else None, len(a))
+
+
+def _method_cells(spec: TableSpec, runs: RunSet, method: str) -> tuple[list[Cell], int]:
+    cells, seeds = [], 0
+    for col in spec.columns:
+        rs = runs.of(col.benchmark, method)
+        if col.value == "params":
+            vals = [v / 1e6 for r in rs if (v := run_value(r, "params")) is not None]
+            c = _cell(vals[:1])  # identical for every seed
+        elif col.value == "average":
+            parts = [c.value for c in spec.columns
+                     if c.benchmark == col.benchmark and c.value.endswith(".oa")]
+            vals = []
+            for r in rs:
+                got = [run_value(r, p) for p in parts]
+                if parts and all(g is not None for g in got):
+                    vals.append(col.scale * float(np.mean(got)))
+            c = _cell(vals)
+        else:
+            vals = [col.scale * v for r in rs if (v := run_value(r, col.value)) is not None]
+            c = _cell(vals)
+        seeds = max(seeds, c.n if col.value != "params" else 0)
+        cells.append(c)
+    return cells, seeds
+
+
+def _mark_best(rows: list[Row], columns: Sequence[Column], decimals: int) -> None:
+    for j, col in enumerate(columns):
+        if col.better is None:
+            continue
+        ours = [r.cells[j] for r in rows if r.source == "ours" and not r.cells[j].missing]
+        if not ours:
+            continue
+        pick = max if col.better == "max" else min
+        best = pick(round(c.mean, decimals) for c in ours)
+        for c in ours:
+            c.best = round(c.mean, decimals) == best
+
+
+def build_table(spec: TableSpec, runs: RunSet, paper: bool = False) -> Table:
+    """Fill ``spec`` from ``runs`` (missing runs stay missing) and add paper rows if asked."""
+    if spec.build is not None:
+        return spec.build(spec, runs, paper)
+    rows_spec = list(spec.rows)
+    if spec.extra_methods:
+        known = {m for m, _ in rows_spec}
+        benches = {c.benchmark for c in spec.columns}
+        for b in sorted(benches):
+            rows_spec += [(m, m) for m in runs.methods(b) if m not in known
+                          and not m.endswith(("-frozen", "-transfer"))]
+            known |= {m for m, _ in rows_spec}
+    published = paper_results().get(spec.paper_table, {}) if paper else {}
+    rows: list[Row] = []
+    for method, label in rows_spec:
+        cells, seeds = _method_cells(spec, runs, method)
+        rows.append(Row(label, "ours", method, cells, seeds))
+        if paper and method in published:
+            ref = published[method]
+            rows.append(Row(f"{label} (paper)", "paper", method,
+                            [Cell(ref.get(c.paper_key)) for c in spec.columns]))
+    table = Table(spec.name, spec.title, list(spec.columns), rows)
+    _mark_best(rows, spec.columns, table.decimals)
+    benches = {c.benchmark for c in spec.columns}
+    unfinished = [p for p in runs.unfinished if p.parts[-3] in benches]
+    if unfinished:
+        table.notes.append(f"{len(unfinished)} unfinished run(s) not counted: "
+                           + ", ".join(str(p) for p in unfinished[:5])
+                           + (" ..." if len(unfinished) > 5 else ""))
+    return table
+
+
+def scene_columns(benchmark: str, tasks: Sequence[tuple[str, str]]) -> list[Column]:
+    """OA per scene task, their average and the parameter count (Tables III and V)."""
+    cols = [Column(label, benchmark, f"{task}.oa", paper_key=task) for task, label in tasks]
+    cols.append(Column("Average", benchmark, "average", paper_key="average"))
+    cols.append(Column("Params (M)", benchmark, "params", paper_key="params", better=None,
+                       scale=1.0))
+    return cols
+
+
+MSC_TASKS = (("merced", "Merced"), ("aid", "AID"), ("nwpu", "NWPU"))

@@ -1,0 +1,11 @@
+"""Table III(a): OA (%) and parameters on MSC, ResNet-34 backbone."""
+
+from rsbench.reports.table import MSC_TASKS, TableSpec, scene_columns
+
+METHODS = [("single-task", "Baseline"), ("fine-tune", "Fine-tune"),
+           ("cross-stitch", "Cross-Stitch"), ("den", "DEN"), ("uncertainty", "Uncer. Weig."),
+           ("mtln", "MTLN")]
+
+TABLE = TableSpec("msc", "Table III(a): OA (%) and number of parameters on MSC (ResNet-34)",
+                  METHODS, scene_columns("msc", MSC_TASKS), paper_table="msc",
+                  extra_methods=True)

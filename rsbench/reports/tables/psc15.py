@@ -1,0 +1,7 @@
+"""Table IV(b): segmentation mIoU and PA, scene OA (%) and parameters on PSC15 (VGG-16)."""
+
+from rsbench.reports.table import TableSpec
+from rsbench.reports.tables.psc5 import METHODS, psc_columns
+
+TABLE = TableSpec("psc15", "Table IV(b): results on PSC15 (VGG-16)", METHODS,
+                  psc_columns("psc15"), paper_table="psc15", extra_methods=True)

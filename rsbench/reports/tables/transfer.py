@@ -1,0 +1,14 @@
+"""Table VI: OA (%) on unseen datasets (PatternNet, EuroSAT) by transfer method."""
+
+from rsbench.reports.table import Column, TableSpec
+
+METHODS = [("single-task", "Scratch"),
+           ("fine-tune-frozen", "Pre-trained ResNet-34 on ImageNet"),
+           ("mtln-frozen", "Pre-trained shared branch on MSC (ours)"),
+           ("fine-tune", "Pre-trained ResNet-34 on ImageNet + fine-tuning"),
+           ("mtln-transfer", "Pre-train MTLN + fine-tuning (ours)")]
+
+TABLE = TableSpec("transfer", "Table VI: generalisation to unseen datasets, OA (%)", METHODS,
+                  [Column("PatternNet", "transfer-patternnet", "*.oa", paper_key="patternnet"),
+                   Column("EuroSAT", "transfer-eurosat", "*.oa", paper_key="eurosat")],
+                  paper_table="transfer")
