@@ -76,11 +76,16 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--frozen", is_flag=True,
               help="Transfer: freeze the pretrained shared branch; train a new linear "
                    "classifier only.")
+@click.option("--weighting", type=click.Choice(["equal", "uncertainty", "gradnorm"]),
+              default=None, help="Multitask loss weighting of the HSI models (taiga); the "
+              "method is named MODEL+WEIGHTING when it differs from the benchmark's.")
+@click.option("--gradnorm-alpha", type=click.FloatRange(min=0), default=None,
+              help="GradNorm's restoring-force strength alpha (default 1.5).")
 def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
         batch_size: int | None, lr: float | None, seeds: list[int], device: str,
         amp: bool | None, workers: int | None, out: str, resume: bool,
         max_train_batches: int | None, weights: str | None, from_run: str | None,
-        frozen: bool) -> None:
+        frozen: bool, weighting: str | None, gradnorm_alpha: float | None) -> None:
     """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
     transfer-eurosat), writing OUT/BENCHMARK/METHOD/SEED/ with config.json, history.csv,
     checkpoint.pt (every epoch), confusion PNGs, run.log and, last, metrics.json.
@@ -94,6 +99,7 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
       rsbench run transfer-eurosat --model fine-tune --data eurosat-t --weights resnet34.pth
       rsbench run transfer-eurosat --model mtln --data eurosat-t --from runs/msc/mtln/0
       torchrun --nproc-per-node 4 -m rsbench run msc --model mtln --data msc
+      rsbench run taiga --model hsi-mtl --data taiga --weighting gradnorm --seed 0 1 2
     """
     from rsbench.errors import UsageError
     from rsbench.training.config import load_benchmark
@@ -104,6 +110,14 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
                          "--from RUN")
     cfg = load_benchmark(benchmark, {"backbone": backbone, "epochs": epochs,
                                      "batch_size": batch_size, "lr": lr})
+    if weighting or gradnorm_alpha is not None:
+        options = cfg.setdefault("model_options", {})
+        default = options.get("weighting", "equal")
+        options.update({k: v for k, v in (("weighting", weighting),
+                                          ("gradnorm_alpha", gradnorm_alpha)) if v is not None})
+        if options.get("weighting", "equal") != default or gradnorm_alpha is not None:
+            cfg["method_suffix"] = f"+{options.get('weighting', 'equal')}" + (
+                f"{gradnorm_alpha:g}" if gradnorm_alpha is not None else "")
     if from_run and not cfg.get("transfer"):
         raise UsageError(f"--from is for the transfer benchmarks; {benchmark!r} is not one")
     if workers is None:

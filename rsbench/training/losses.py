@@ -7,6 +7,7 @@ config to a factory ``factory(**options) -> loss(output, target)``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,4 +55,6 @@ def make_loss(settings: Mapping[str, Any], spec: Mapping[str, Any]) -> Loss:
     options = dict(settings.get("loss_options", {}))
     if "ignore_index" not in options and settings.get("use_ignore_index", False):
         options["ignore_index"] = spec.get("ignore_index")
+    if "spec" in inspect.signature(factory).parameters:  # e.g. manifest class weights
+        options.setdefault("spec", spec)
     return factory(**options)

@@ -1,0 +1,113 @@
+"""The ``taiga`` benchmark's plug-ins for the runner (named in ``rsbench/configs/taiga*.json``).
+
+- :class:`TaigaReader` reads patch windows out of the raster arrays ``build-taiga`` stores once
+  (int16 reflectance) and ships the training split's per-band min/max with every batch;
+- :class:`TaigaPrep` turns them into min–max normalised float patches on the device and flips
+  them at random (the paper's augmentation, Section IV-A);
+- :func:`warmup` is the learning-rate warm-up: the first epoch at 1/N of the rate, rising by
+  1/N per epoch until the full rate after N (= 5) epochs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from rsbench.errors import InputError
+from rsbench.training.data import ArrayReader
+
+NORM_MIN = "_norm_min"
+NORM_RANGE = "_norm_range"
+
+
+class TaigaReader(ArrayReader):
+    """Batches of TAIGA windows: ``image`` N×P×P×B int16 and centre-pixel targets, plus the
+    training statistics for min–max normalisation (``_norm_min``, ``_norm_range``, per band)."""
+
+    def __init__(self, path: str | os.PathLike, tasks: Sequence[str], image_array: str = "image"):
+        super().__init__(path, tasks, image_array)
+        self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_stats"] = None
+        return state
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._stats is None:
+            info = self.data.manifest.get("taiga", {}).get("image_stats")
+            if not info or "min" not in info or "max" not in info:
+                raise InputError(f"{self.path} has no taiga image_stats in its manifest; "
+                                 "rebuild it with `rsbench build-taiga`")
+            lo = np.asarray(info["min"], np.float32)
+            rng = np.maximum(np.asarray(info["max"], np.float32) - lo, 1e-6)
+            self._stats = (torch.from_numpy(lo), torch.from_numpy(rng))
+        return self._stats
+
+    def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
+        meta = self.data.manifest["arrays"][name]
+        if meta.get("layout", "sample") == "sample":
+            return np.ascontiguousarray(self.data.array(name)[rows])
+        arr = self.data.array(name)
+        cols = [self.data.index[c].to_numpy() for c in meta["window_columns"]]
+        r, c, h, w = (col[rows] for col in cols)
+        if (h == h[0]).all() and (w == w[0]).all():
+            out = np.empty((len(rows), int(h[0]), int(w[0]), *arr.shape[2:]), arr.dtype)
+            for i in range(len(rows)):
+                out[i] = arr[r[i]:r[i] + h[0], c[i]:c[i] + w[0]]
+            return out
+        return np.stack([arr[r[i]:r[i] + h[i], c[i]:c[i] + w[i]] for i in range(len(rows))])
+
+    def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        out = super().__call__(rows)
+        lo, rng = self.stats()
+        out[NORM_MIN], out[NORM_RANGE] = lo, rng
+        return out
+
+
+class TaigaPrep:
+    """int16 N×P×P×B → float N×B×P×P on the device, ``(x − min) / (max − min)`` with the
+    training statistics, random horizontal/vertical flips when training."""
+
+    def __init__(self, cfg: Mapping[str, Any], device: torch.device, types: Mapping[str, str],
+                 channels_last: bool = False):
+        self.device = device
+        self.types = dict(types)
+        self.channels_last = channels_last
+        aug = cfg.get("augment") or {}
+        self.hflip, self.vflip = bool(aug.get("hflip")), bool(aug.get("vflip"))
+        self.minmax = (cfg.get("normalize") or {}).get("kind", "minmax") == "minmax"
+
+    def __call__(self, batch: Mapping[str, torch.Tensor], *, train: bool,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        dev = self.device
+        x = batch["image"].to(dev, non_blocking=True).permute(0, 3, 1, 2).float()
+        if self.minmax and NORM_MIN in batch:
+            lo = batch[NORM_MIN].to(dev).view(1, -1, 1, 1)
+            rng = batch[NORM_RANGE].to(dev).view(1, -1, 1, 1)
+            x = (x - lo) / rng
+        targets = {name: t.to(dev, non_blocking=True) for name, t in batch.items()
+                   if name != "image" and not name.startswith("_")}
+        if train and (self.hflip or self.vflip):
+            n = x.shape[0]
+            for dim, on in ((-1, self.hflip), (-2, self.vflip)):
+                if on:
+                    flip = torch.rand(n, device=dev, generator=generator) < 0.5
+                    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(dim), x)
+                    for name, t in targets.items():
+                        if t.ndim == 3:  # per-pixel targets follow the image
+                            targets[name] = torch.where(flip.view(-1, 1, 1), t.flip(dim), t)
+        x = x.contiguous(memory_format=torch.channels_last) if self.channels_last \
+            else x.contiguous()
+        return x, targets
+
+
+def warmup(optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: int = 5,
+           **_: Any) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup_epochs`` epochs (lr/N, 2·lr/N, …, lr), then constant."""
+    n = max(1, int(warmup_epochs))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: min(1.0, (e + 1) / n))
