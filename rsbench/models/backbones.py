@@ -75,11 +75,14 @@ class Backbone(nn.Module):
         state = _read_imagenet_state(self, weights)
         state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
         first = _first_conv_key(self)
-        if first in state and state[first].shape[1] != in_channels:
-            state[first] = _adapt_first_conv(state[first], in_channels)
+        w = state.get(first)
+        if (isinstance(w, torch.Tensor) and w.ndim == 4 and w.shape[1] != in_channels
+                and w.shape[0] == self.state_dict()[first].shape[0]):
+            state[first] = _adapt_first_conv(w, in_channels)
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
-        wrong = sorted(k for k in own if k in state and state[k].shape != own[k].shape)
+        wrong = sorted(k for k in own if k in state and (not isinstance(state[k], torch.Tensor)
+                                                         or state[k].shape != own[k].shape))
         if missing or wrong:
             bad = (missing or wrong)[0]
             raise InputError(f"{weights}: not a torchvision {self.name} ImageNet state dict "
