@@ -6,6 +6,8 @@ the new dataset's task is added with ``model.add_task``:
   "pre-trained shared branch on MSC dataset" column;
 - otherwise: a new task branch initialised from the ``init_branch`` task's branch (Merced in the
   paper), fine-tuned with the shared branch fixed: the "pre-train MTLN + fine-tuning" column.
+Everything but the new task's own parameters (branch and classifier) stays fixed, the shared
+extractors included, and frozen BatchNorm layers keep their statistics.
 ``--model fine-tune --weights W --frozen`` is the frozen ImageNet ResNet-34 + new linear layer.
 """
 
@@ -68,10 +70,14 @@ def model_from_run(run: str | Path, infos: Sequence, *, frozen: bool,
     model.load_state_dict(state)
     if init_branch and init_branch not in conf["tasks"]:
         init_branch = None  # e.g. a run without Merced: a fresh branch
+    before = {id(p) for p in model.parameters()}
     for info in infos:
         if frozen:
             _add_task(model, info, attention=False)
         else:
             _add_task(model, info, init_from=init_branch)
-    freeze_shared(model)
+    # only the new task's parameters learn: its branch (if any) and its classifier
+    for p in model.parameters():
+        p.requires_grad_(id(p) not in before)
+    keep_frozen_bn_eval(model)
     return model
