@@ -19,6 +19,8 @@ COMMANDS = {
     "synth": "rsbench.cli.synth:synth",
     "build-psc": "rsbench.cli.build_psc:build_psc",
     "info": "rsbench.cli.info:info",
+    "build-msc": "rsbench.cli.build_msc:build_msc",
+    "build-transfer": "rsbench.cli.build_transfer:build_transfer",
     "build-taiga": "rsbench.cli.build_taiga:build_taiga",
     "separability": "rsbench.cli.separability:separability",
     "models": "rsbench.cli.models:models",

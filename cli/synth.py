@@ -9,6 +9,7 @@ from rsbench.cli.lazy import LazyGroup
 SYNTH_COMMANDS = {
     "gid": "rsbench.cli.synth_gid:gid",
     "taiga": "rsbench.cli.synth_taiga:taiga",
+    "scenes": "rsbench.cli.synth_scenes:scenes",
 }
 
 

@@ -1,0 +1,67 @@
+"""`rsbench build-msc`: UC Merced + AID + NWPU-RESISC45 → MSC / mini-MSC."""
+
+from __future__ import annotations
+
+import click
+
+from rsbench.cli.options import workers_option
+
+
+@click.command("build-msc")
+@click.option("--merced", type=click.Path(), help="Unpacked UC Merced (UCMerced_LandUse).")
+@click.option("--aid", type=click.Path(), help="Unpacked AID.")
+@click.option("--nwpu", type=click.Path(), help="Unpacked NWPU-RESISC45.")
+@click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
+@click.option("--mini", is_flag=True, help="mini-MSC: the 12 shared classes, --per-class images "
+              "of each in each task.")
+@click.option("--size", type=click.IntRange(min=8), default=224, show_default=True,
+              help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
+@click.option("--train-fraction", type=float, default=0.8, show_default=True,
+              help="Share of each class (per task) that goes to train; the rest is test.")
+@click.option("--per-class", type=click.IntRange(min=1), default=None,
+              help="mini-MSC images per class and task [default: 100, as in the paper].")
+@click.option("--mapping", type=click.Path(), default=None,
+              help="CSV mapping the shared classes to each source's class folders [default: "
+              "rsbench/data/mini_msc_mapping.csv].")
+@click.option("--seed", type=int, default=0, show_default=True)
+@workers_option
+@click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
+def build_msc(merced, aid, nwpu, out, mini, size, train_fraction, per_class, mapping, seed,
+              workers, resume) -> None:
+    """Build MSC (all images of every source) or mini-MSC (--mini) for multi-task scene
+    classification: one task per source dataset, each with its own classes, split per class.
+
+    \b
+    Examples:
+      rsbench build-msc --merced UCMerced_LandUse --aid AID --nwpu NWPU-RESISC45 \\
+          --out msc --workers 8
+      rsbench build-msc --merced UCMerced_LandUse --aid AID --nwpu NWPU-RESISC45 \\
+          --out mini-msc --mini --per-class 100
+      rsbench build-msc --aid AID --out aid-only --size 256
+    """
+    from rsbench.datasets.build_msc import build_msc as build
+    from rsbench.datasets.format import format_count_table
+
+    manifest = build(out, {"merced": merced, "aid": aid, "nwpu": nwpu}, mini=mini,
+                     size=(size, size), train_fraction=train_fraction, per_class=per_class,
+                     mapping=mapping, seed=seed, workers=workers, resume=resume)
+    _report(out, manifest, format_count_table)
+
+
+def _report(out, manifest, format_count_table) -> None:
+    click.echo(f"{out}: {manifest['name']}, {manifest['num_samples']} images "
+               f"({', '.join(f'{k} {v}' for k, v in manifest['splits'].items())}), "
+               f"{manifest['image_size'][0]}x{manifest['image_size'][1]}")
+    for name, task in manifest["tasks"].items():
+        counts = task.get("counts", {})
+        total = {s: sum(c.values()) for s, c in counts.items()}
+        click.echo(f"  task {name}: {len(task['classes'])} classes, "
+                   + ", ".join(f"{s} {n}" for s, n in total.items()))
+    dups = manifest.get("duplicates") or {}
+    for name, d in dups.items():
+        click.echo(f"  {name}: {d['images']} images in {d['groups']} exact-duplicate groups "
+                   f"({d['cross_class_groups']} across classes), kept on one side of the split; "
+                   "see duplicates in dataset.json")
+    if len(manifest["tasks"]) == 1:
+        click.echo(format_count_table(next(iter(manifest["tasks"].values()))))
+    click.echo(f"previews: {out}/preview/   class tables: rsbench info {out}")

@@ -1,0 +1,42 @@
+"""`rsbench build-transfer`: PatternNet / EuroSAT generalization sets (MTLN paper, Table VI)."""
+
+from __future__ import annotations
+
+import click
+
+from rsbench.cli.options import workers_option
+
+
+@click.command("build-transfer")
+@click.option("--patternnet", type=click.Path(), help="Unpacked PatternNet.")
+@click.option("--eurosat", type=click.Path(), help="Unpacked EuroSAT RGB (2750/ or EuroSAT/).")
+@click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
+@click.option("--train-per-class", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Training images per class; all the others are test images.")
+@click.option("--size", type=click.IntRange(min=8), default=224, show_default=True,
+              help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@workers_option
+@click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
+def build_transfer(patternnet, eurosat, out, train_per_class, size, seed, workers,
+                   resume) -> None:
+    """Build a generalization set of Table VI: --train-per-class images of each class for
+    training, the rest for testing.
+
+    \b
+    Examples:
+      rsbench build-transfer --patternnet PatternNet --out transfer-patternnet
+      rsbench build-transfer --eurosat EuroSAT --out transfer-eurosat --size 64
+    """
+    from rsbench.cli.build_msc import _report
+    from rsbench.datasets.build_transfer import build_transfer as build
+    from rsbench.datasets.format import format_count_table
+    from rsbench.errors import UsageError
+
+    if (patternnet is None) == (eurosat is None):
+        raise UsageError("give exactly one of --patternnet or --eurosat (one transfer set per "
+                         "--out)")
+    dataset, source = ("patternnet", patternnet) if patternnet else ("eurosat", eurosat)
+    manifest = build(out, dataset, source, train_per_class=train_per_class, size=(size, size),
+                     seed=seed, workers=workers, resume=resume)
+    _report(out, manifest, format_count_table)
