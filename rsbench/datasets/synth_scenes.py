@@ -100,8 +100,9 @@ def synth_scenes(out: str | Path, dataset: str, per_class: int | None = 10, seed
         if per_class < 1:
             raise UsageError("--per-class must be at least 1")
         if per_class > min(s.counts):
-            raise UsageError(f"--per-class {per_class} is more than {s.title} has "
-                             f"({min(s.counts)} images in its smallest class); use at most that")
+            most = min(s.counts)
+            raise UsageError(f"--per-class {per_class} is more than {s.title} has ({most} "
+                             f"images in its smallest class); use at most {most}")
     top = Path(out).joinpath(*s.top)
     if top.exists() and any(top.iterdir()):
         raise UsageError(f"{top} already exists and is not empty; choose another --out")
