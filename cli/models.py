@@ -37,7 +37,8 @@ def list_models() -> None:
     width = max(len(n) for n in MODELS)
     for name in sorted(MODELS):
         module, attr = MODELS[name].split(":")
-        doc = (getattr(importlib.import_module(module), attr).__doc__ or "").strip()
+        mod = importlib.import_module(module)
+        doc = (getattr(mod, attr).__doc__ or mod.__doc__ or "").strip()
         click.echo(f"{name:<{width}}  {doc.splitlines()[0] if doc else ''}")
 
 

@@ -46,5 +46,5 @@ class BaselineAttention(MultiTaskModel):
 def build_baseline_attention(tasks: list[TaskInfo], backbone: str = "resnet34",
                              in_channels: int = 3, weights: str | None = None
                              ) -> BaselineAttention:
-    """Per-task networks with attention, trained from scratch."""
+    """Baseline+Attention (Table V): a separate one-task MTLN (attention, extractors) per task."""
     return BaselineAttention(tasks, backbone=backbone, in_channels=in_channels, weights=weights)

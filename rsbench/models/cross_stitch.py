@@ -87,5 +87,5 @@ class CrossStitch(MultiTaskModel):
 
 def build_cross_stitch(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                        weights: str | None = None) -> CrossStitch:
-    """Misra et al.'s cross-stitch network over per-task backbones, trained from scratch."""
+    """Cross-stitch (Misra et al. 2016): a network per task, cross-stitch units after each block."""
     return CrossStitch(tasks, backbone=backbone, in_channels=in_channels, weights=weights)

@@ -15,7 +15,7 @@ from rsbench.models.single_task import SingleTask
 
 def build_fine_tune(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                     weights: str | None = "imagenet") -> SingleTask:
-    """Per-task networks initialised from ImageNet (local file or torchvision's download)."""
+    """Fine-tune: one network per task started from ImageNet weights (--weights FILE|imagenet)."""
     if not weights:
         raise UsageError("fine-tune starts from ImageNet weights: pass --weights PATH (a "
                          f"torchvision {backbone} state-dict file) or --weights imagenet")

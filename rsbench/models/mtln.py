@@ -150,5 +150,8 @@ class MTLN(MultiTaskModel):
 
 def build_mtln(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                weights: str | None = None) -> MTLN:
-    """The paper's MTLN (trained from scratch unless ``weights`` initialises the backbone)."""
+    """MTLN (Zheng et al. 2021): shared backbone, per-task attention branches, shared extractors.
+
+    Trained from scratch as in the paper unless ``weights`` initialises the backbone.
+    """
     return MTLN(tasks, backbone=backbone, in_channels=in_channels, weights=weights)

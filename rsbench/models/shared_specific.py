@@ -52,5 +52,5 @@ class SharedSpecific(MultiTaskModel):
 
 def build_shared_specific(tasks: list[TaskInfo], backbone: str = "resnet34",
                           in_channels: int = 3, weights: str | None = None) -> SharedSpecific:
-    """Hard parameter sharing, trained from scratch with the plain loss sum (eq. 5)."""
+    """Shared-specific (Table V): one shared backbone, one head per task, losses summed."""
     return SharedSpecific(tasks, backbone=backbone, in_channels=in_channels, weights=weights)

@@ -57,5 +57,5 @@ class SingleTask(MultiTaskModel):
 
 def build_single_task(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                       weights: str | None = None) -> SingleTask:
-    """The Baseline of Tables III-V: trained from scratch (``weights`` only if asked for)."""
+    """Baseline (Tables III-V): one independent network per task, trained from scratch."""
     return SingleTask(tasks, backbone=backbone, in_channels=in_channels, weights=weights)

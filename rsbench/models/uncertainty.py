@@ -49,5 +49,5 @@ class UncertaintyWeighted(SharedSpecific):
 
 def build_uncertainty(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                       weights: str | None = None) -> UncertaintyWeighted:
-    """Kendall et al.'s uncertainty-weighted hard-sharing network."""
+    """Uncertainty weighting (Kendall et al. 2018): shared backbone, learned loss weights."""
     return UncertaintyWeighted(tasks, backbone=backbone, in_channels=in_channels, weights=weights)
