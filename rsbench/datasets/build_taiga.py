@@ -599,6 +599,9 @@ class TaigaBuilder:
             "split": {"mode": opts.split, "seed": opts.seed,
                       "test_fraction": opts.test_fraction, "val_fraction": opts.val_fraction,
                       "block_size": self.block if opts.split == "blocks" else None,
+                      "region_ids": "standID" if opts.split == "stands" else
+                      "(image_row // block_size) * (samples // block_size + 1) "
+                      "+ image_col // block_size",
                       "test_stands_file": opts.test_stands,
                       "regions": regions_by_split, "windows": counts},
             "targets": stats,
