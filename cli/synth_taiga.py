@@ -9,11 +9,11 @@ from rsbench.cli.options import SIZE
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(), help="Folder to write TAIGA into.")
-@click.option("--size", type=SIZE, default="512x512", show_default=True,
+@click.option("--size", type=SIZE, default="768x768", show_default=True,
               help="Image size as ROWSxCOLS (real TAIGA: 12143x12826).")
 @click.option("--bands", type=click.IntRange(8, 512), default=128, show_default=True,
               help="Spectral bands of the cube (real TAIGA: 128, 400-1000 nm).")
-@click.option("--stands", type=click.IntRange(min=4), default=60, show_default=True,
+@click.option("--stands", type=click.IntRange(min=4), default=24, show_default=True,
               help="Number of forest stands (polygons).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def taiga(out: str, size: tuple[int, int], bands: int, stands: int, seed: int) -> None:
@@ -24,7 +24,7 @@ def taiga(out: str, size: tuple[int, int], bands: int, stands: int, seed: int) -
 
     \b
     Example:
-      rsbench synth taiga --out taiga-synth --size 512x512 --bands 128 --stands 60
+      rsbench synth taiga --out taiga-synth --size 768x768 --bands 128 --stands 24
       rsbench build-taiga --taiga taiga-synth --out taiga --patch 45 --stride 13
     """
     from rsbench.datasets.synth_taiga import synth_taiga

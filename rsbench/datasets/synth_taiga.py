@@ -130,8 +130,8 @@ def cell_polygons(rows: int, cols: int, n: int, rng: np.random.Generator) -> lis
     return [p.buffer(-ROAD_GAP) for p in polys]
 
 
-def synth_taiga(out: str | Path, size: tuple[int, int] = (512, 512), bands: int = 128,
-                stands: int = 60, seed: int = 0, strip_bytes: int = 64 << 20) -> Path:
+def synth_taiga(out: str | Path, size: tuple[int, int] = (768, 768), bands: int = 128,
+                stands: int = 24, seed: int = 0, strip_bytes: int = 64 << 20) -> Path:
     """Write a synthetic TAIGA under ``out`` (cube + forestdata_stands); returns ``out``."""
     rows, cols = size
     if rows < 64 or cols < 64:
