@@ -1,0 +1,112 @@
+"""The taiga benchmark end to end on a synthetic TAIGA built by project code: reader,
+normalisation, warm-up, a short hsi-mtl run that learns, --weighting run naming."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rsbench.datasets.build_taiga import build_taiga
+from rsbench.datasets.format import open_dataset
+from rsbench.datasets.synth_taiga import synth_taiga
+from rsbench.training.config import load_benchmark
+from rsbench.training.runner import RunRequest, run_benchmark
+from rsbench.training.taiga import NORM_MIN, NORM_RANGE, TaigaPrep, TaigaReader, warmup
+
+torch.set_num_threads(1)
+CLS = ["fertility_class", "soil_class", "main_tree_species_class"]
+
+
+@pytest.fixture(scope="module")
+def taiga(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("taiga")
+    synth_taiga(root / "src", size=(224, 224), bands=8, stands=160, seed=3)
+    build_taiga(root / "src", root / "data", patch=7, stride=3, bands="0:8",
+                test_fraction=0.3, val_fraction=0.05)
+    return str(root / "data")
+
+
+def test_reader_windows_and_minmax_normalisation(taiga: str) -> None:
+    data = open_dataset(taiga)
+    tasks = list(data.tasks)
+    rows = data.rows(tasks[0], "train")[:20]
+    batch = TaigaReader(taiga, tasks)(rows)
+    assert batch["image"].shape == (20, 7, 7, 8) and batch["image"].dtype == torch.int16
+    for i, r in enumerate(np.sort(rows)):
+        np.testing.assert_array_equal(batch["image"][i].numpy(), data.sample_array("image", r))
+        assert batch["basal_area"][i].item() == pytest.approx(data.index.at[r, "basal_area"])
+    prep = TaigaPrep({"augment": {"hflip": True, "vflip": True}}, torch.device("cpu"),
+                     {t: data.task(t)["type"] for t in tasks})
+    x, targets = prep(batch, train=False)
+    stats = data.manifest["taiga"]["image_stats"]
+    lo, hi = np.array(stats["min"]), np.array(stats["max"])
+    expected = (batch["image"].numpy().astype(float) - lo) / (hi - lo)
+    np.testing.assert_allclose(x.permute(0, 2, 3, 1).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert x.shape == (20, 8, 7, 7) and x.dtype == torch.float32
+    assert set(targets) == set(tasks) and NORM_MIN not in targets and NORM_RANGE not in targets
+    # flips with a fixed generator: every sample is itself or a flipped copy
+    gen = torch.Generator().manual_seed(0)
+    xf, _ = prep(batch, train=True, generator=gen)
+    for a, b in zip(xf, x):
+        assert any(torch.equal(a, c) for c in (b, b.flip(-1), b.flip(-2), b.flip(-1).flip(-2)))
+
+
+def test_warmup_schedule_is_the_papers() -> None:
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = warmup(opt, epochs=8, warmup_epochs=5)
+    lrs = []
+    for _ in range(7):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(lrs, [2e-4, 4e-4, 6e-4, 8e-4, 1e-3, 1e-3, 1e-3])
+
+
+@pytest.mark.slow
+def test_short_hsi_mtl_run_learns(taiga: str, tmp_path) -> None:
+    cfg = load_benchmark("taiga", {"epochs": 6, "batch_size": 32, "lr": 3e-3})
+    cfg["model_options"] = {"weighting": "uncertainty", "width": 8}
+    cfg["scheduler"]["warmup_epochs"] = 2
+    m = run_benchmark(cfg, RunRequest(model="hsi-mtl", data=taiga, seed=0, out=str(tmp_path),
+                                      device="cpu", workers=0))
+    run = tmp_path / "taiga" / "hsi-mtl" / "0"
+    assert json.loads((run / "metrics.json").read_text())["complete"]
+    idx = pd.read_parquet(f"{taiga}/index.parquet")
+    test = idx[idx["split"] == "test"]
+    # main tree species drives the synthetic spectra most: clearly above the majority class
+    species = test["main_tree_species_class"]
+    majority = species[species != 255].value_counts(normalize=True).max()
+    res = m["tasks"]["main_tree_species_class"]
+    assert res["oa"] > majority + 0.1, (res["oa"], majority)
+    assert res["roc_auc"] > 0.8 and res["mean_class_accuracy"] > 1 / 3
+    r2 = [v["r2"] for t, v in m["tasks"].items() if t not in CLS]
+    assert len(r2) == 10 and np.mean(r2) > 0, r2
+    assert max(r2) > 0.2, r2
+    phys = m["tasks"]["mean_height"]["physical"]
+    spec = open_dataset(taiga).task("mean_height")
+    assert phys["rmse"] == pytest.approx(m["tasks"]["mean_height"]["rmse"]
+                                         * (spec["max"] - spec["min"]))
+    for name in ("confusion_soil_class.png", "scatter_leaf_area_index.png",
+                 "error_hist_leaf_area_index.png"):
+        assert (run / name).stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_cli_weighting_names_the_method(taiga: str, tmp_path) -> None:
+    from rsbench.cli.main import main
+
+    rc = main(["-q", "run", "taiga", "--model", "mottus-3dcnn", "--data", taiga, "--epochs", "1",
+               "--batch-size", "16", "--max-train-batches", "2", "--device", "cpu",
+               "--workers", "0", "--weighting", "gradnorm", "--out", str(tmp_path)])
+    assert rc == 0
+    run = tmp_path / "taiga" / "mottus-3dcnn+gradnorm" / "0"
+    conf = json.loads((run / "config.json").read_text())
+    assert conf["model_options"]["weighting"] == "gradnorm"
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    w = ckpt["model"]["loss_weighting.w"]
+    assert w.sum().item() == pytest.approx(13.0, rel=1e-4) and not torch.allclose(
+        w, torch.ones(13))
