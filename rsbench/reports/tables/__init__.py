@@ -18,6 +18,12 @@ TABLES: dict[str, str] = {
     "ablation-mini-msc": "rsbench.reports.tables.ablation_mini_msc:TABLE",
     "transfer": "rsbench.reports.tables.transfer:TABLE",
     "params": "rsbench.reports.tables.params:TABLE",
+    "taiga-classification": "rsbench.reports.tables.taiga_classification:TABLE",
+    "taiga-regression": "rsbench.reports.tables.taiga_regression:TABLE",
+    "taiga-comparison": "rsbench.reports.tables.taiga_comparison:TABLE",
+    "taiga-ablation": "rsbench.reports.tables.taiga_ablation:TABLE",
+    "taiga-loss": "rsbench.reports.tables.taiga_loss:TABLE",
+    "taiga-complexity": "rsbench.reports.tables.taiga_complexity:TABLE",
 }
 
 

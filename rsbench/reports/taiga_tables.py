@@ -1,0 +1,204 @@
+"""Shared pieces of the HSI paper's tables (II–VII) built from ``taiga`` runs.
+
+Per run, the categorical tasks are those reporting ``oa`` and the continuous ones those
+reporting ``rmse``; comparison tables average each metric over them (OA, precision, recall in
+%, RMSE and MAE in normalised units), then over seeds (mean ± std). Tables II–III give mean,
+minimum and maximum over seeds, per variable. FLOPs are counted once per run with
+``torch.utils.flop_counter`` on one patch and cached in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rsbench.reports.runs import RunResult, RunSet
+from rsbench.reports.table import Cell, Column, Row, Table, TableSpec
+
+PAPER = Path(__file__).resolve().parents[1] / "data" / "hsi_paper_results.json"
+COMPLEXITY = "complexity.json"
+
+
+def paper_rows(table: str) -> dict:
+    """Published figures of one of the HSI paper's tables (only those its text preserves)."""
+    return json.loads(PAPER.read_text())["tables"].get(table, {})
+
+
+def _finite(v) -> float | None:
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+
+def categorical(run: RunResult) -> dict[str, dict]:
+    return {t: m for t, m in run.metrics.get("tasks", {}).items() if "oa" in m}
+
+
+def continuous(run: RunResult) -> dict[str, dict]:
+    return {t: m for t, m in run.metrics.get("tasks", {}).items() if "rmse" in m and "oa" not in m}
+
+
+def summary(run: RunResult) -> dict[str, float | None]:
+    """One run's table values: OA/precision/recall (%, mean over categorical variables) and
+    RMSE/MAE (normalised, mean over continuous variables)."""
+    cat, con = categorical(run), continuous(run)
+
+    def mean(group: dict, key: str, scale: float) -> float | None:
+        vals = [_finite(m.get(key)) for m in group.values()]
+        return scale * float(np.mean(vals)) if vals and None not in vals else None
+    return {"oa": mean(cat, "oa", 100), "precision": mean(cat, "precision", 100),
+            "recall": mean(cat, "recall", 100), "rmse": mean(con, "rmse", 1),
+            "mae": mean(con, "mae", 1)}
+
+
+def seed_cell(values: Sequence[float | None]) -> Cell:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return Cell()
+    a = np.asarray(vals, float)
+    return Cell(float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else None, len(a))
+
+
+def mark_best(rows: list[Row], columns: Sequence[Column]) -> None:
+    for j, col in enumerate(columns):
+        ours = [r.cells[j] for r in rows if r.source == "ours" and not r.cells[j].missing]
+        if col.better is None or not ours:
+            continue
+        pick = max if col.better == "max" else min
+        best = pick(round(c.mean, 4) for c in ours)
+        for c in ours:
+            c.best = round(c.mean, 4) == best
+
+
+SUMMARY_COLUMNS = [
+    Column("OA (%)", "", "oa", "Classification", "oa"),
+    Column("Precision", "", "precision", "Classification", "precision"),
+    Column("Recall", "", "recall", "Classification", "recall"),
+    Column("RMSE", "", "rmse", "Regression", "rmse", better="min", scale=1.0),
+    Column("MAE", "", "mae", "Regression", "mae", better="min", scale=1.0),
+]
+
+
+def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str) -> Callable:
+    """A builder for Tables IV–VI: rows (benchmark, method, label) → summary columns."""
+
+    def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
+        published = paper_rows(paper_key) if paper else {}
+        rows: list[Row] = []
+        for bench, method, label in rows_spec:
+            found = runs.of(bench, method)
+            sums = [summary(r) for r in found]
+            cells = [seed_cell([s[c.value] for s in sums]) for c in SUMMARY_COLUMNS]
+            rows.append(Row(label, "ours", f"{bench}/{method}", cells, len(found)))
+            if label in published:
+                rows.append(Row(f"{label} (paper)", "paper", method,
+                                [Cell(published[label].get(c.value)) for c in SUMMARY_COLUMNS]))
+        table = Table(spec.name, spec.title, list(SUMMARY_COLUMNS), rows, decimals=3)
+        mark_best(rows, SUMMARY_COLUMNS)
+        table.notes.append("OA, precision and recall: mean over the categorical variables; "
+                           "RMSE and MAE: mean over the continuous variables (min-max scaled).")
+        _note_unfinished(table, runs, {b for b, _, _ in rows_spec})
+        return table
+    return build
+
+
+def _note_unfinished(table: Table, runs: RunSet, benches: set[str]) -> None:
+    unfinished = [p for p in runs.unfinished if p.parts[-3] in benches]
+    if unfinished:
+        table.notes.append(f"{len(unfinished)} unfinished run(s) not counted: "
+                           + ", ".join(str(p) for p in unfinished[:5]))
+
+
+def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]],
+                       bench: str = "taiga", method: str = "hsi-mtl") -> Callable:
+    """A builder for Tables II–III: one row per variable, mean/min/max over seeds per metric.
+
+    ``metrics`` holds (key, label, scale, better); ``key`` may be ``physical.rmse``.
+    """
+    columns = [Column(stat, "", f"{key}:{stat}", label, better=better if stat == "mean" else None,
+                      scale=scale) for key, label, scale, better in metrics
+               for stat in ("mean", "min", "max")]
+
+    def value(m: dict, key: str) -> float | None:
+        for part in key.split("."):
+            m = m.get(part) if isinstance(m, dict) else None
+        return _finite(m)
+
+    def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
+        found = runs.of(bench, method)
+        pick = categorical if kind == "categorical" else continuous
+        names: list[str] = []
+        for r in found:
+            names += [t for t in pick(r) if t not in names]
+        rows = []
+        for task in names:
+            cells = []
+            for col in columns:
+                key, stat = col.value.split(":")
+                vals = [v * col.scale for r in found
+                        if (v := value(pick(r).get(task, {}), key)) is not None]
+                if not vals:
+                    cells.append(Cell())
+                    continue
+                agg = {"mean": np.mean, "min": np.min, "max": np.max}[stat]
+                cells.append(Cell(float(agg(vals)), None, len(vals)))
+            unit = next((pick(r)[task].get("physical", {}).get("unit") for r in found
+                         if task in pick(r)), "")
+            label = task.replace("_", " ") + (f" [{unit}]" if unit else "")
+            rows.append(Row(label, "ours", method, cells,
+                            max((c.n for c in cells), default=0)))
+        table = Table(spec.name, spec.title, columns, rows, decimals=3 if kind == "continuous"
+                      else 2)
+        table.notes.append(f"{method} on {bench}: mean, minimum and maximum over "
+                           f"{len(found)} seed(s).")
+        _note_unfinished(table, runs, {bench})
+        return table
+    return build
+
+
+# --------------------------------------------------------------------------------------------
+# complexity (Table VII)
+# --------------------------------------------------------------------------------------------
+
+
+def count_flops(model, x) -> int:
+    """FLOPs of one forward pass (multiply-add = 2 FLOPs), counted by PyTorch."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x, list(model.tasks))
+    return int(counter.get_total_flops())
+
+
+def run_complexity(run: RunResult) -> dict:
+    """Parameters and per-patch FLOPs of a run's model, rebuilt from its config and dataset
+    (cached in ``complexity.json``); FLOPs are None when the dataset is gone."""
+    cache = run.path / COMPLEXITY
+    if cache.exists():
+        return json.loads(cache.read_text())
+    out: dict = {"params": run.metrics.get("parameters", {}).get("total"), "flops": None}
+    try:
+        import torch
+
+        from rsbench.datasets.format import open_dataset
+        from rsbench.models import build_model
+        from rsbench.models.base import TaskInfo
+
+        conf = json.loads((run.path / "config.json").read_text())
+        data = open_dataset(conf["data"])
+        shape = data.manifest["arrays"][conf.get("image_array", "image")]["shape"]
+        patch = int(data.manifest.get("taiga", {}).get("patch") or data.index["win_h"].iloc[0])
+        infos = [TaskInfo(*t) for t in conf["task_infos"]]
+        options = {"in_channels": int(shape[-1]), **(conf.get("model_options") or {})}
+        model = build_model(conf["model"], infos, **options)
+        out["flops"] = count_flops(model, torch.zeros(1, int(shape[-1]), patch, patch))
+        out["patch"] = [int(shape[-1]), patch, patch]
+    except Exception as exc:  # noqa: BLE001 - a missing dataset leaves FLOPs missing
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        return out
+    cache.write_text(json.dumps(out))
+    return out
