@@ -31,7 +31,8 @@ def step(title: str, *args: str, done: Path | None = None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=Path("demo"))
-    ap.add_argument("--skip-training", action="store_true", help="Only build datasets.")
+    ap.add_argument("--with-training", action="store_true",
+                    help="Also train MTLN and two baselines and print report tables.")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,7 @@ def main() -> None:
          "--workers", "2", done=out / "psc15" / "dataset.json")
     step("3. Summarise the built dataset", "info", str(out / "psc15"))
     print(f"\npreview PNGs: {out / 'psc15' / 'preview'}")
-    if args.skip_training:
+    if not args.with_training:
         return
     from rsbench.demo_training import run_training_demo
 
