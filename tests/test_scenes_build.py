@@ -181,7 +181,7 @@ def test_duplicates_are_reported_and_kept_on_one_side(tmp_path):
     for n in range(10, 14):  # four copies of beach00: a group of 5 inside one class
         shutil.copy(beach / "beach00.tif", beach / f"beach{n}.tif")
     shutil.copy(images / "forest" / "forest03.tif", images / "river" / "river10.tif")
-    for seed in range(4):
+    for seed in (0, 1):
         out = tmp_path / f"o{seed}"
         build_msc(out, {"merced": images}, size=(8, 8), seed=seed)
         ds = open_dataset(out)

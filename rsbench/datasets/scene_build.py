@@ -81,40 +81,44 @@ def write_parts(writer: DatasetWriter, plans: list[TaskPlan], size: tuple[int, i
                 workers: int = 1) -> list[str]:
     """Decode, resize and stage every planned image, one part per task and class.
 
-    Finished parts (from an interrupted run) are kept. Returns all part keys in order.
+    All images stream through one ordered pool map, so workers stay busy across part
+    boundaries; a part is closed (made durable) as soon as its last image arrives. Finished
+    parts (from an interrupted run) are kept. Returns all part keys in order.
     """
     keys = [p.part_key(lab) for p in plans for lab in range(len(p.classes))]
     todo = [(p, lab) for p in plans for lab in range(len(p.classes))
             if not writer.part_done(p.part_key(lab))]
-    total = sum(len(p.images[lab]) for p, lab in todo)
     if not todo:
         return keys
+    items = [(plan, lab, im) for plan, lab in todo for im in plan.images[lab]]
+    jobs = [(str(im.path), tuple(size)) for _, _, im in items]
     pool = _make_pool(workers)  # before the progress bar starts its monitor thread
-    bar = progress(total=total, desc="decode+resize", unit="img")
+    bar = progress(total=len(items), desc="decode+resize", unit="img")
+    part, current = None, None
     try:
-        for plan, lab in todo:
-            images = plan.images[lab]
-            part = writer.part_writer(plan.part_key(lab))
-            jobs = [(str(im.path), tuple(size)) for im in images]
-            try:
-                for im, dec in zip(images, _pool_map(jobs, pool)):
-                    if dec.image is None:
-                        raise InputError(
-                            f"{im.path} cannot be read as an image ({dec.error}); replace it "
-                            "with the file from the original download, or delete it")
-                    part.append({
-                        "task": plan.name, "label": lab, "class": plan.classes[lab],
-                        "source_class": im.class_name,
-                        "path": im.path.relative_to(plan.source.root).as_posix(),
-                        "orig_height": dec.height, "orig_width": dec.width,
-                        "pixel_hash": dec.pixel_hash,
-                    }, image=dec.image)
-                    bar.update()
-            except BaseException:
-                part.abort()
-                raise
-            part.close({"task": plan.name, "label": lab})
+        for (plan, lab, im), dec in zip(items, _pool_map(jobs, pool)):
+            if (plan.name, lab) != current:
+                if part is not None:
+                    part.close({"task": current[0], "label": current[1]})
+                part, current = writer.part_writer(plan.part_key(lab)), (plan.name, lab)
+            if dec.image is None:
+                raise InputError(
+                    f"{im.path} cannot be read as an image ({dec.error}); replace it with the "
+                    "file from the original download, or delete it")
+            part.append({
+                "task": plan.name, "label": lab, "class": plan.classes[lab],
+                "source_class": im.class_name,
+                "path": im.path.relative_to(plan.source.root).as_posix(),
+                "orig_height": dec.height, "orig_width": dec.width,
+                "pixel_hash": dec.pixel_hash,
+            }, image=dec.image)
+            bar.update()
+        if part is not None:
+            part.close({"task": current[0], "label": current[1]})
+            part = None
     finally:
+        if part is not None:
+            part.abort()
         bar.close()
         if pool is not None:
             pool.terminate()
