@@ -104,7 +104,7 @@ def write_parts(writer: DatasetWriter, plans: list[TaskPlan], size: tuple[int, i
             if dec.image is None:
                 raise InputError(
                     f"{im.path} cannot be read as an image ({dec.error}); replace it with the "
-                    "file from the original download, or delete it")
+                    "file from the original download (or delete it), then rerun with --resume")
             part.append({
                 "task": plan.name, "label": lab, "class": plan.classes[lab],
                 "source_class": im.class_name,
