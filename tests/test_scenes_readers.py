@@ -184,3 +184,17 @@ def test_real_aid_sample_is_read_with_its_real_class_names():
         [f"storagetanks_{n}.jpg" for n in range(1, 6)]
     with Image.open(first.path) as im:
         assert im.format == "JPEG" and im.mode == "RGB"
+
+
+def test_synth_scenes_cli(tmp_path, capsys):
+    from rsbench.cli.main import main as rsbench
+
+    code = rsbench(["--quiet", "synth", "scenes", "--dataset", "patternnet", "--out",
+                    str(tmp_path), "--per-class", "2", "--size", "16x16", "--seed", "3"])
+    assert code == 0
+    assert "synthetic PatternNet (38 classes, 76 images)" in capsys.readouterr().out
+    assert (tmp_path / "PatternNet/images/wastewater_treatment_plant/"
+            "wastewater_treatment_plant002.jpg").is_file()
+    code = rsbench(["synth", "scenes", "--dataset", "merced", "--out", str(tmp_path),
+                    "--per-class", "101"])
+    assert code == 2 and "use at most 100" in capsys.readouterr().err
