@@ -13,6 +13,7 @@ import torch
 from rsbench.datasets.build_taiga import build_taiga
 from rsbench.datasets.format import open_dataset
 from rsbench.datasets.synth_taiga import synth_taiga
+from rsbench.reports.taiga_map import load_run_model
 from rsbench.training.config import load_benchmark
 from rsbench.training.runner import RunRequest, run_benchmark
 from rsbench.training.taiga import NORM_MIN, NORM_RANGE, TaigaPrep, TaigaReader, warmup
@@ -93,6 +94,19 @@ def test_short_hsi_mtl_run_learns(taiga: str, tmp_path) -> None:
     for name in ("confusion_soil_class.png", "scatter_leaf_area_index.png",
                  "error_hist_leaf_area_index.png"):
         assert (run / name).stat().st_size > 5000
+    # Fig. 10: class maps of a test region from the trained run
+    from rsbench.reports.taiga_map import predict_region, test_region, write_maps
+
+    data = open_dataset(taiga)
+    region = test_region(data, 24)
+    model, _ = load_run_model(run, data, torch.device("cpu"))
+    pred = predict_region(model, data, region, CLS, torch.device("cpu"))
+    truth = np.asarray(data.array("targets_cls")[region[0]:region[1], region[2]:region[3], 2])
+    ok = (truth != 255) & (pred["main_tree_species_class"] != 255)
+    assert ok.sum() > 50
+    assert (pred["main_tree_species_class"][ok] == truth[ok]).mean() > 0.5
+    paths = write_maps(run, taiga, out=tmp_path / "maps", size=24)
+    assert [p.name for p in paths] == [f"map_{t}.png" for t in CLS]
 
 
 @pytest.mark.slow

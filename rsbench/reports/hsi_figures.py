@@ -105,8 +105,7 @@ def plot_class_maps(truth: np.ndarray, pred: np.ndarray, classes: Sequence[str],
     if colors is None:
         base = plt.get_cmap("tab10")
         colors = [tuple(int(255 * c) for c in base(i % 10)[:3]) for i in range(k)]
-    cmap = ListedColormap([np.array(c) / 255 for c in colors[:k]])
-    cmap.set_bad("white")
+    cmap = ListedColormap([np.array(c) / 255 for c in colors[:k]]).with_extremes(bad="white")
 
     def masked(a: np.ndarray) -> np.ma.MaskedArray:
         a = np.asarray(a)

@@ -1,0 +1,112 @@
+"""Classification maps of a TAIGA test region (HSI paper, Fig. 10) from a finished run.
+
+Every pixel of the region whose full window lies inside the stored raster is predicted as the
+centre of its own window (what the models are trained for), in batches; the ground truth comes
+from the ``targets_cls`` raster. Writes one PNG per categorical variable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsbench.datasets.format import open_dataset
+from rsbench.errors import InputError, UsageError
+from rsbench.progress import progress
+
+
+def load_run_model(run: Path, data, device: torch.device):
+    """The run's model with its last checkpoint's weights, in eval mode."""
+    from rsbench.models import build_model
+    from rsbench.models.base import TaskInfo
+
+    conf_path, ckpt_path = run / "config.json", run / "checkpoint.pt"
+    if not conf_path.exists() or not ckpt_path.exists():
+        raise InputError(f"{run} holds no config.json and checkpoint.pt; give a run folder "
+                         "written by `rsbench run taiga`")
+    conf = json.loads(conf_path.read_text())
+    infos = [TaskInfo(*t) for t in conf["task_infos"]]
+    bands = int(data.manifest["arrays"]["image"]["shape"][-1])
+    model = build_model(conf["model"], infos, in_channels=bands,
+                        **(conf.get("model_options") or {}))
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), conf
+
+
+def test_region(data, size: int) -> tuple[int, int, int, int]:
+    """A square of ``size`` px around the densest cluster of test-window centres."""
+    idx = data.index
+    test = idx[idx["split"] == "test"]
+    if test.empty:
+        raise InputError(f"{data.root} has no test windows to map")
+    r = int(np.median(test["win_row"] + test["win_h"] // 2))
+    c = int(np.median(test["win_col"] + test["win_w"] // 2))
+    h, w = data.manifest["arrays"]["image"]["shape"][:2]
+    r0 = int(np.clip(r - size // 2, 0, max(0, h - size)))
+    c0 = int(np.clip(c - size // 2, 0, max(0, w - size)))
+    return r0, min(h, r0 + size), c0, min(w, c0 + size)
+
+
+@torch.no_grad()
+def predict_region(model, data, region: tuple[int, int, int, int], tasks: Sequence[str],
+                   device: torch.device, batch: int = 256) -> dict[str, np.ndarray]:
+    """Centre-pixel predictions (class indices, 255 where no window fits) over ``region``."""
+    img = data.array("image")
+    p = int(data.manifest.get("taiga", {}).get("patch") or data.index["win_h"].iloc[0])
+    half = p // 2
+    stats = data.manifest["taiga"]["image_stats"]
+    lo = torch.tensor(stats["min"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    rng = (torch.tensor(stats["max"], dtype=torch.float32, device=device).view(1, -1, 1, 1)
+           - lo).clamp_min(1e-6)
+    r0, r1, c0, c1 = region
+    h, w = img.shape[:2]
+    out = {t: np.full((r1 - r0, c1 - c0), 255, np.uint8) for t in tasks}
+    coords = [(r, c) for r in range(max(r0, half), min(r1, h - half))
+              for c in range(max(c0, half), min(c1, w - half))]
+    for s in progress(range(0, len(coords), batch), desc="map", total=-(-len(coords) // batch)):
+        chunk = coords[s:s + batch]
+        x = np.stack([img[r - half:r + half + 1, c - half:c + half + 1] for r, c in chunk])
+        xt = (torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() - lo) / rng
+        pred = model(xt, list(tasks))
+        for t in tasks:
+            labels = pred[t].argmax(1).cpu().numpy().astype(np.uint8)
+            for (r, c), v in zip(chunk, labels):
+                out[t][r - r0, c - c0] = v
+    return out
+
+
+def write_maps(run: str | Path, data_path: str | Path, out: str | Path | None = None,
+               size: int = 64, device: str = "cpu") -> list[Path]:
+    """Ground truth vs prediction maps of a test region, one PNG per categorical variable."""
+    from rsbench.reports.hsi_figures import plot_class_maps
+
+    run = Path(run)
+    if size < 8:
+        raise UsageError(f"--size {size} is too small; use at least 8 pixels")
+    data = open_dataset(data_path)
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                       else ("cpu" if device == "auto" else device))
+    model, conf = load_run_model(run, data, dev)
+    tasks = [t for t, spec in data.tasks.items() if spec["type"] == "classification"
+             and t in model.tasks]
+    region = test_region(data, size)
+    preds = predict_region(model, data, region, tasks, dev)
+    truth_all = data.array("targets_cls")
+    out_dir = Path(out) if out else run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    r0, r1, c0, c1 = region
+    for t in tasks:
+        spec = data.task(t)
+        truth = np.asarray(truth_all[r0:r1, c0:c1, int(spec.get("channel", 0))])
+        path = out_dir / f"map_{t}.png"
+        plot_class_maps(truth, preds[t], spec["classes"], path,
+                        f"{conf['model']} on {t}, rows {r0}:{r1}, cols {c0}:{c1}",
+                        ignore=spec.get("ignore_index"))
+        written.append(path)
+    return written
