@@ -169,3 +169,10 @@ def test_attach_routes_combine_losses_and_checkpoints_the_weighting() -> None:
     assert gn.skip_layer[0].weight.grad is not None
     with pytest.raises(UsageError):
         attach(build_model("hsi-mtl", tasks, in_channels=4, width=4), "magic")
+
+
+def test_centre_outputs_against_pixel_targets_is_a_clear_error() -> None:
+    with pytest.raises(UsageError, match="taiga-pixel"):
+        focal_loss(torch.randn(2, 3), torch.zeros(2, 5, 5, dtype=torch.long))
+    with pytest.raises(UsageError, match="taiga-pixel"):
+        regression_loss(torch.randn(2), torch.zeros(2, 5, 5))

@@ -124,3 +124,26 @@ def test_cli_weighting_names_the_method(taiga: str, tmp_path) -> None:
     w = ckpt["model"]["loss_weighting.w"]
     assert w.sum().item() == pytest.approx(13.0, rel=1e-4) and not torch.allclose(
         w, torch.ones(13))
+
+
+def test_pixel_reader_and_a_per_pixel_run(taiga: str, tmp_path) -> None:
+    from rsbench.training.taiga import TaigaPixelReader
+
+    data = open_dataset(taiga)
+    tasks = list(data.tasks)
+    rows = np.sort(data.rows(tasks[0], "train")[:4])
+    batch = TaigaPixelReader(taiga, tasks)(rows)
+    cls_spec, reg_spec = data.task("soil_class"), data.task("mean_height")
+    for i, r in enumerate(rows):
+        np.testing.assert_array_equal(batch["soil_class"][i].numpy(), data.sample_array(
+            "targets_cls", r)[..., cls_spec["channel"]])
+        np.testing.assert_array_equal(batch["mean_height"][i].numpy(), data.sample_array(
+            "targets_reg", r)[..., reg_spec["channel"]])
+        # the centre pixel of the window is the index's centre-pixel target
+        assert batch["soil_class"][i, 3, 3].item() == data.index.at[r, "soil_class"]
+    cfg = load_benchmark("taiga-pixel", {"epochs": 1, "batch_size": 16})
+    cfg["model_options"]["width"] = 4
+    m = run_benchmark(cfg, RunRequest(model="hsi-mtl", data=taiga, seed=0, out=str(tmp_path),
+                                      device="cpu", workers=0, max_train_batches=2))
+    n_test = len(data.rows(tasks[0], "test"))
+    assert n_test < m["tasks"]["soil_class"]["samples"] <= n_test * 49  # every labelled pixel

@@ -35,9 +35,19 @@ def inverse_median_frequency(counts: Sequence[float] | Mapping[str, float]) -> n
     return out
 
 
+def _check_shapes(pixels: int, target: torch.Tensor) -> None:
+    if target.numel() != pixels:
+        raise UsageError(f"model output has {pixels} predictions per batch but the targets have "
+                         f"{target.numel()}; centre-pixel models (e.g. mottus-3dcnn, pham-cnn) "
+                         "train on the taiga benchmark, per-pixel ones (per_pixel: true) on "
+                         "taiga-pixel")
+
+
 def _flatten_logits(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor,
                                                                          torch.Tensor]:
     """(N, K) logits and (N,) labels from centre (B, K) or per-pixel (B, K, H, W) outputs."""
+    _check_shapes(output.numel() // max(output.shape[1], 1) if output.ndim > 1
+                  else output.numel(), target)
     if output.ndim > 2:
         output = output.movedim(1, -1).reshape(-1, output.shape[1])
     return output.float(), target.reshape(-1).long()
@@ -76,6 +86,7 @@ def focal_loss(output: torch.Tensor, target: torch.Tensor, *, gamma: float = 2.0
 def regression_loss(output: torch.Tensor, target: torch.Tensor, kind: str = "mae",
                     ignore_value: float | None = None) -> torch.Tensor:
     """MAE (the paper's eq. 22) or MSE over finite targets (NaN / ``ignore_value`` = no label)."""
+    _check_shapes(output.numel(), target)
     target = target.reshape(output.shape).float()
     ok = torch.isfinite(target)
     if ignore_value is not None:

@@ -111,3 +111,26 @@ def warmup(optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: int = 5
     """Linear warm-up over ``warmup_epochs`` epochs (lr/N, 2·lr/N, …, lr), then constant."""
     n = max(1, int(warmup_epochs))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: min(1.0, (e + 1) / n))
+
+
+class TaigaPixelReader(TaigaReader):
+    """Like :class:`TaigaReader`, but every task's target is its whole P×P label window (from
+    the ``targets_cls`` / ``targets_reg`` rasters; 255 / NaN = no label), for per-pixel
+    training of models built with ``per_pixel: true`` (benchmark ``taiga-pixel``)."""
+
+    def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        out = super().__call__(rows)
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        windows: dict[str, np.ndarray] = {}
+        for name in self.tasks:
+            spec = self.data.task(name)
+            raster = spec.get("raster")
+            if raster is None:
+                raise InputError(f"{self.path}: task {name!r} names no label raster; rebuild "
+                                 "the dataset with `rsbench build-taiga`")
+            if raster not in windows:
+                windows[raster] = self._read(raster, rows)
+            window = windows[raster][..., int(spec.get("channel", 0))]
+            dtype = np.int64 if spec["type"] == "classification" else np.float32
+            out[name] = torch.from_numpy(np.ascontiguousarray(window, dtype=dtype))
+        return out
