@@ -61,6 +61,8 @@ class GradNorm(nn.Module):
     Each call measures ``G_t = ||∇_W w_t L_t||``, takes one step of its own Adam on
     ``Σ_t |G_t − target_t|`` for the weights only, renormalises them to sum to the number of
     tasks, and returns ``Σ_t w_t L_t`` (weights fixed) for the network's backward pass.
+    The weights and initial losses are buffers (checkpointed with the model); the weights'
+    Adam moments are not, so a resumed run restarts them.
     """
 
     def __init__(self, names: Sequence[str], shared: Sequence[nn.Parameter], alpha: float = 1.5,
