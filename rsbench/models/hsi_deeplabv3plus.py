@@ -65,4 +65,5 @@ class DeepLabV3Plus(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> DeepLabV3Plus:
+    """DeepLab v3+ (Chen et al. 2018), ResNet-50 + ASPP + decoder, one head per variable (IV-C4)."""
     return make(DeepLabV3Plus, tasks, options)

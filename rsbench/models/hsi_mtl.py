@@ -130,7 +130,7 @@ class HsiMtl(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
-    """The full model: residual encoder, Dense ASPP, attention, channel pooling."""
+    """HSI paper's multitask model: residual encoder, Dense ASPP, attention, 2 decoders."""
     return make(HsiMtl, tasks, options)
 
 

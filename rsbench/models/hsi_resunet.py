@@ -10,5 +10,5 @@ from rsbench.models.hsi_unet import UNet
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> UNet:
-    """U-Net with projection-shortcut residual blocks and the multitask heads."""
+    """Res-U-Net: U-Net with projection-shortcut residual blocks, one head per variable (IV-C3)."""
     return make(UNet, tasks, options, residual=True)

@@ -68,4 +68,5 @@ class SegNet(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> SegNet:
+    """SegNet (Badrinarayanan et al. 2017), pooling-index decoder, one head per variable (IV-C2)."""
     return make(SegNet, tasks, options)

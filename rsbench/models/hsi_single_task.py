@@ -40,4 +40,5 @@ class HsiSingleTask(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> HsiSingleTask:
+    """Single-task counterpart of hsi-mtl: one full hsi-mtl network per variable (Table VII)."""
     return make(HsiSingleTask, tasks, options)

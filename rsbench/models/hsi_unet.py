@@ -66,4 +66,5 @@ class UNet(HsiModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> UNet:
+    """U-Net (Ronneberger et al. 2015) with one head per TAIGA variable (HSI paper IV-C1)."""
     return make(UNet, tasks, options)

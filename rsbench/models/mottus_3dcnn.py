@@ -107,4 +107,5 @@ class Mottus3DCNN(FCTaskModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> Mottus3DCNN:
+    """Mõttus et al. 2022 TAIGA baseline: 3-D CNN, shared FC layer, per-task FC layers (IV-C5)."""
     return make(Mottus3DCNN, tasks, options)

@@ -58,4 +58,5 @@ class PhamCNN(FCTaskModel):
 
 
 def build(tasks: Sequence[TaskInfo], **options) -> PhamCNN:
+    """Pham 2019: 7-layer 3-D CNN, one shared FC layer, two FC layers per task (IV-C6)."""
     return make(PhamCNN, tasks, options)
