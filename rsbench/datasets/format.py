@@ -57,13 +57,14 @@ def describe_source(path: str | os.PathLike, root: str | os.PathLike | None = No
     return {"path": rel, "size": p.stat().st_size, "sha256": sha256_file(p)}
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text via a temporary file and a rename, so readers never see half a file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -119,7 +120,7 @@ class PartWriter:
             f.close()
         pd.DataFrame(self._rows).to_parquet(self.tmp_dir / "rows.parquet")
         meta = {"count": self.count, "arrays": self._meta, "info": dict(info or {})}
-        (self.tmp_dir / "part.json").write_text(json.dumps(meta, default=_json_default))
+        (self.tmp_dir / "part.json").write_text(json.dumps(meta, default=json_default))
         if self.final_dir.exists():
             shutil.rmtree(self.final_dir)
         os.replace(self.tmp_dir, self.final_dir)
@@ -215,7 +216,7 @@ class DatasetWriter:
                 )
             previous = json.loads(started.read_text())
             if previous.get("params") != json.loads(json.dumps(self.params,
-                                                               default=_json_default)):
+                                                               default=json_default)):
                 raise UsageError(
                     f"{self.out} holds an interrupted build made with other options "
                     f"({previous.get('params')}); resume it with the same options or delete it"
@@ -227,8 +228,8 @@ class DatasetWriter:
                     "choose an empty or new folder"
                 )
             (self.staging / PARTS).mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(started, json.dumps(
-                {"builder": builder, "params": self.params}, default=_json_default))
+            atomic_write_text(started, json.dumps(
+                {"builder": builder, "params": self.params}, default=json_default))
 
     # parts ------------------------------------------------------------------------------------
     def part_done(self, key: str) -> bool:
@@ -351,8 +352,8 @@ class DatasetWriter:
         if previews is not None:
             (self.out / PREVIEW).mkdir(exist_ok=True)
             previews(self.out / PREVIEW, Dataset(self.out, manifest=manifest, index=index))
-        _atomic_write_text(self.out / MANIFEST, json.dumps(manifest, indent=2,
-                                                           default=_json_default))
+        atomic_write_text(self.out / MANIFEST, json.dumps(manifest, indent=2,
+                                                           default=json_default))
         shutil.rmtree(self.staging, ignore_errors=True)
         return manifest
 

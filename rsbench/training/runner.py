@@ -31,7 +31,7 @@ from torch import nn
 
 from rsbench import __version__
 from rsbench.datasets.format import Dataset as BuiltDataset
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format import atomic_write_text, json_default, open_dataset
 from rsbench.errors import InputError, UsageError
 from rsbench.progress import is_quiet, progress
 from rsbench.training import checkpoint as ckpt
@@ -82,20 +82,6 @@ class RunRequest:
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(type(obj).__name__)
 
 
 def _clean(obj: Any) -> Any:
@@ -372,8 +358,8 @@ class Run:
                 if (self.dir / METRICS_FILE).exists():
                     # training further: the old metrics are no longer the final ones
                     os.replace(self.dir / METRICS_FILE, self.dir / "metrics.previous.json")
-                _atomic_text(self.dir / CONFIG_FILE, json.dumps(conf, indent=2,
-                                                                 default=_json_default))
+                atomic_write_text(self.dir / CONFIG_FILE, json.dumps(conf, indent=2,
+                                                                 default=json_default))
                 self.log = Logger(self.dir / LOG, True)
         error = broadcast_object(error, self.dist)
         if error:
@@ -455,8 +441,8 @@ class Run:
         results = self.evaluate(model, prep, plots=True)
         metrics = self._final_metrics(results, params, history, epochs)
         if self.dist.main:
-            _atomic_text(self.dir / METRICS_FILE,
-                         json.dumps(_clean(metrics), indent=2, default=_json_default))
+            atomic_write_text(self.dir / METRICS_FILE,
+                         json.dumps(_clean(metrics), indent=2, default=json_default))
             summary = ", ".join(f"{t} {m.get('oa', m.get('miou', m.get('rmse', 0))):.4f}"
                                 for t, m in results.items())
             self.log(f"finished {self.dir}: {summary}")
@@ -588,7 +574,7 @@ class Run:
         w = csv.DictWriter(buf, fieldnames=keys)
         w.writeheader()
         w.writerows(history)
-        _atomic_text(self.dir / HISTORY, buf.getvalue())
+        atomic_write_text(self.dir / HISTORY, buf.getvalue())
 
 
 def run_benchmark(cfg: Mapping[str, Any], req: RunRequest) -> dict:
