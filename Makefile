@@ -5,8 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rsbench-installed
 DEMO ?= demo
-# The training tour (MTLN + baselines on small synthetic data) is opt-in until its memory
-# blow-up on CPU is fixed: make demo DEMO_ARGS=--with-training
+# make demo DEMO_ARGS=--no-training stops after the dataset builders.
 DEMO_ARGS ?=
 
 .PHONY: demo test install lint clean

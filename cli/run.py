@@ -53,6 +53,9 @@ def _parse_seeds(ctx, param, values) -> list[int]:
               help="Epochs (default: the benchmark's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Batch size per task and step, over all processes (default: benchmark's).")
+@click.option("--input-size", type=click.IntRange(min=0), default=None,
+              help="Side the images are resized to on the device (default: the benchmark's, "
+                   "224 as in the papers; 0 = keep the dataset's own size).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Learning rate (default: the benchmark's, 1e-4).")
 @click.option("--seed", "seeds", cls=SeedsOption, multiple=True, callback=_parse_seeds,
@@ -72,7 +75,9 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--max-train-batches", type=click.IntRange(min=1), default=None,
               help="Cap the steps per epoch (quick trials).")
 @click.option("--weights", type=click.Path(path_type=str), default=None,
-              help="Local ImageNet weights file for the backbone (fine-tune, transfer).")
+              help="ImageNet weights for the backbone (fine-tune, transfer): a local "
+                   "torchvision state-dict file, or 'imagenet' to download torchvision's "
+                   "(fine-tune's default).")
 @click.option("--from", "from_run", type=click.Path(path_type=str), default=None,
               help="Transfer benchmarks: a finished MSC run folder to start from.")
 @click.option("--frozen", is_flag=True,
@@ -84,7 +89,7 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--gradnorm-alpha", type=click.FloatRange(min=0), default=None,
               help="GradNorm's restoring-force strength alpha (default 1.5).")
 def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
-        batch_size: int | None, lr: float | None, seeds: list[int], device: str,
+        batch_size: int | None, input_size: int | None, lr: float | None, seeds: list[int], device: str,
         amp: bool | None, workers: int | None, out: str, resume: bool,
         max_train_batches: int | None, weights: str | None, from_run: str | None,
         frozen: bool, weighting: str | None, gradnorm_alpha: float | None) -> None:
@@ -111,7 +116,8 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         raise UsageError("--frozen needs pretrained weights to freeze: give --weights FILE or "
                          "--from RUN")
     cfg = load_benchmark(benchmark, {"backbone": backbone, "epochs": epochs,
-                                     "batch_size": batch_size, "lr": lr})
+                                     "batch_size": batch_size, "lr": lr,
+                                     "input_size": input_size})
     if weighting or gradnorm_alpha is not None:
         options = cfg.setdefault("model_options", {})
         default = options.get("weighting", "equal")

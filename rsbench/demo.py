@@ -31,8 +31,9 @@ def step(title: str, *args: str, done: Path | None = None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", type=Path, default=Path("demo"))
-    ap.add_argument("--with-training", action="store_true",
-                    help="Also train MTLN and two baselines and print report tables.")
+    ap.add_argument("--no-training", action="store_true",
+                    help="Stop after the dataset builders (skip training MTLN and two "
+                         "baselines and the report tables).")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,7 @@ def main() -> None:
          "--workers", "2", done=out / "psc15" / "dataset.json")
     step("3. Summarise the built dataset", "info", str(out / "psc15"))
     print(f"\npreview PNGs: {out / 'psc15' / 'preview'}")
-    if not args.with_training:
+    if args.no_training:
         return
     from rsbench.demo_training import run_training_demo
 

@@ -332,9 +332,10 @@ class Run:
         if ch != 3:
             options["in_channels"] = ch
         if self.req.weights:
-            if not Path(self.req.weights).exists():
+            if self.req.weights != "imagenet" and not Path(self.req.weights).exists():
                 raise InputError(f"--weights {self.req.weights} does not exist; give a local "
-                                 "ImageNet weights file (e.g. torchvision's resnet34 .pth)")
+                                 "ImageNet weights file (e.g. torchvision's resnet34 .pth) or "
+                                 "'imagenet' to download torchvision's")
             options["weights"] = self.req.weights
         options.update(self.cfg.get("model_options", {}))
         model = build_model(self.req.model, infos, **options)
@@ -396,6 +397,12 @@ class Run:
                      f"({', '.join(self.tasks)}), seed {self.req.seed}, {epochs} epochs, "
                      f"device {self.device}, amp {self.amp}, "
                      f"{params['total'] / 1e6:.2f}M parameters")
+            meta = self.data.manifest["arrays"].get(self.cfg.get("image_array", "image"), {})
+            size = self.cfg.get("input_size")
+            shape = meta.get("shape") or [0, 0]
+            if meta.get("layout", "sample") == "sample" and size and shape[1] != size:
+                self.log(f"inputs: {shape[1]}-px images resized to {size} px on the "
+                         f"device (--input-size 0 keeps them as built)")
         step_module: nn.Module = GroupForward(model, self.groups)
         if self.dist.enabled:
             step_module = nn.parallel.DistributedDataParallel(
