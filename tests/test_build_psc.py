@@ -94,6 +94,12 @@ def test_both_schemes_build_consistently(request, tmp_path, classes):
     for split, per in counts.items():
         sub = ds.index[ds.index["split"] == split]["label"].value_counts()
         assert {names[k]: int(v) for k, v in sub.items()} == {k: v for k, v in per.items() if v}
+    # the manifest's pixel counts (from the builder) equal a count of the stored masks
+    seg = m["tasks"]["segmentation"]
+    for split, per in seg["counts"].items():
+        rows = np.flatnonzero((ds.index["split"] == split).to_numpy())
+        direct = np.bincount(ds.array("mask")[rows].ravel(), minlength=classes + 1)
+        assert [per[c] for c in seg["classes"]] == direct.tolist()
     # the stored mask reproduces the stored scene label under the rule
     for i in range(0, n, 7):
         h = np.bincount(ds.array("mask")[i].ravel(), minlength=classes + 1)

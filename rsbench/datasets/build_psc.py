@@ -117,20 +117,90 @@ def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
     return np.where(idx > classes, classes + 1, idx).astype(np.uint8), idx.astype(np.uint32)
 
 
+@dataclass
+class _Strip:
+    """One decoded label strip of ``size`` rows and its per-window decisions."""
+
+    r0: int
+    mask: np.ndarray                # (size, W) stored mask codes, off-palette as 0
+    counts: np.ndarray              # (windows, C+1) pixel counts, off-palette as unlabelled
+    scene: np.ndarray
+    keep: np.ndarray                # indices of kept windows
+
+
+class _StripLoader:
+    """Reads and decodes the label strips of a pair and applies the majority rule.
+
+    Runs one strip ahead of the image reads and patch writes in a thread: rasterio reads and
+    the large numpy steps release the GIL, so decoding strip i+1 overlaps with strip i's I/O.
+    """
+
+    def __init__(self, pair: gid.GidPair, img, lab, opts: PscOptions):
+        self.pair, self.img, self.lab, self.opts = pair, img, lab, opts
+        self.decoder = _decoder(opts.classes)
+        self.skipped: Counter = Counter()
+        self.off_colors: Counter = Counter()
+        self.off_pixels = 0
+
+    def __call__(self, r0: int) -> _Strip:
+        opts, classes, size = self.opts, self.opts.classes, self.opts.size
+        off = classes + 1
+        window = Window(0, r0, self.img.width, size)
+        codes, raw = _label_codes(self.lab, self.pair, window, classes, self.decoder)
+        is_off = codes == off
+        n_off = int(np.count_nonzero(is_off))
+        if n_off:
+            self.off_pixels += n_off
+            vals, cnt = np.unique(raw[is_off], return_counts=True)
+            self.off_colors.update(dict(zip(vals.tolist(), cnt.tolist())))
+        counts = window_counts(codes, size, opts.step, classes + 2)
+        counts[:, 0] += counts[:, off]  # off-palette pixels count as unlabelled
+        counts = counts[:, : classes + 1]
+        scene, reason = scene_decision(counts, classes, opts.min_fraction, opts.min_labelled)
+        for code, n in zip(*np.unique(reason, return_counts=True)):
+            self.skipped[REASONS[int(code)]] += int(n)
+        keep = np.flatnonzero(reason == 0)
+        if n_off:
+            codes[is_off] = 0  # the codes become the stored mask: off-palette = unlabelled
+        return _Strip(r0, codes, counts, scene, keep)
+
+    def read_image(self, r0: int, out: np.ndarray) -> np.ndarray:
+        """The image strip at row ``r0`` as (size, W, bands), read into ``out``.
+
+        GDAL writes the pixels interleaved straight into the buffer: about 2.5x faster than
+        reading band-first and transposing.
+        """
+        window = Window(0, r0, self.img.width, self.opts.size)
+        try:
+            self.img.read(window=window, out=out.transpose(2, 0, 1))
+        except RasterioIOError as exc:
+            raise InputError(f"{self.pair.image} is damaged ({exc}); download it again") \
+                from None
+        return out
+
+
+def _strips_ahead(load: _StripLoader, starts: Sequence[int]):
+    """Yield ``load(r0)`` for each start, computing the next one in a thread meanwhile."""
+    if not starts:
+        return
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        fut = ahead.submit(load, starts[0])
+        for nxt in [*starts[1:], None]:
+            strip = fut.result()
+            if nxt is not None:
+                fut = ahead.submit(load, nxt)
+            yield strip
+
+
 def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -> dict:
     """Tile one image/label pair into a finished part; returns its per-source summary."""
     from rsbench.datasets.format import PartWriter
 
     classes, size, step = opts.classes, opts.size, opts.step
-    off = classes + 1
-    decoder = _decoder(classes)
     writer = PartWriter(staging, pair.stem)
     # checksums run in a thread (hashlib releases the GIL) while the windows are processed
     hasher = ThreadPoolExecutor(max_workers=1)
     checksums = [hasher.submit(describe_source, p, root) for p in (pair.image, pair.label)]
-    skipped: Counter = Counter()
-    off_colors: Counter = Counter()
-    off_pixels = 0
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(pair.image) as img, \
                 _open(pair.label) as lab:
@@ -139,43 +209,26 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
             starts = np.arange(0, width - size + 1, step)
             image_rel = os.path.relpath(pair.image, root)
             label_rel = os.path.relpath(pair.label, root)
-            for r0 in range(0, height - size + 1, step):
-                window = Window(0, r0, width, size)
-                codes, raw = _label_codes(lab, pair, window, classes, decoder)
-                is_off = codes == off
-                n_off = int(is_off.sum())
-                if n_off:
-                    off_pixels += n_off
-                    vals, cnt = np.unique(raw[is_off], return_counts=True)
-                    off_colors.update(dict(zip(vals.tolist(), cnt.tolist())))
-                counts = window_counts(codes, size, step, classes + 2)
-                counts[:, 0] += counts[:, off]  # off-palette pixels count as unlabelled
-                counts = counts[:, : classes + 1]
-                scene, reason = scene_decision(counts, classes, opts.min_fraction,
-                                               opts.min_labelled)
-                for code, n in zip(*np.unique(reason, return_counts=True)):
-                    skipped[REASONS[int(code)]] += int(n)
-                keep = np.flatnonzero(reason == 0)
-                if not len(keep):
+            load = _StripLoader(pair, img, lab, opts)
+            npix = size * size
+            pixels = np.empty((size, width, img.count), dtype=np.uint8)
+            for strip in _strips_ahead(load, list(range(0, height - size + 1, step))):
+                if not len(strip.keep):
                     continue
-                try:
-                    strip = img.read(window=window)
-                except RasterioIOError as exc:
-                    raise InputError(f"{pair.image} is damaged ({exc}); download it again") \
-                        from None
-                npix = size * size
-                for j in keep:
+                image = load.read_image(strip.r0, pixels)
+                counts = strip.counts
+                for j in strip.keep:
                     c0 = int(starts[j])
-                    patch = np.ascontiguousarray(strip[:, :, c0:c0 + size].transpose(1, 2, 0))
-                    mask = gid.ColorDecoder.to_mask(codes[:, c0:c0 + size], off)
                     row = {
                         "task": "psc", "image_id": pair.stem, "source": image_rel,
-                        "label_source": label_rel, "row_off": r0, "col_off": c0,
-                        "height": size, "width": size, "label": int(scene[j]),
+                        "label_source": label_rel, "row_off": strip.r0, "col_off": c0,
+                        "height": size, "width": size, "label": int(strip.scene[j]),
                         "labelled_fraction": float(counts[j, 1:].sum() / npix),
                         "class_fractions": (counts[j] / npix).astype(np.float32).tolist(),
                     }
-                    writer.append(row, image=patch, mask=mask)
+                    writer.append(row, image=image[:, c0:c0 + size],
+                                  mask=strip.mask[:, c0:c0 + size])
+            skipped, off_colors, off_pixels = load.skipped, load.off_colors, load.off_pixels
             total = height * width
             if off_pixels > opts.max_off_palette * total:
                 top = off_colors.most_common(5)
@@ -257,9 +310,7 @@ def assign_splits(index: pd.DataFrame, opts: PscOptions, group_column: str = "im
 def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
     """Patch polygons in the source CRS (one GeoDataFrame per CRS), or None without georef."""
     import geopandas as gpd
-    from affine import Affine
-    from rasterio.windows import Window, bounds
-    from shapely.geometry import box
+    import shapely
 
     names = ["unlabelled", *gid.class_names(classes)]
     frames = []
@@ -273,10 +324,17 @@ def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
         fr = np.stack(index["class_fractions"].iloc[rows].to_numpy())
         for k, n in enumerate(names):
             sub[f"frac_{n}"] = fr[:, k]
-        geoms = []
-        for stem, r0, c0, h, w in sub[["image_id", "row_off", "col_off", "height",
-                                       "width"]].itertuples(index=False):
-            geoms.append(box(*bounds(Window(c0, r0, w, h), Affine(*infos[stem]["transform"]))))
+        # pixel corners -> map coordinates with each image's affine, all patches at once
+        t = np.array([infos[stem]["transform"] for stem in sub["image_id"]], dtype=np.float64)
+        c0 = sub["col_off"].to_numpy(np.float64)
+        r0 = sub["row_off"].to_numpy(np.float64)
+        c1, r1 = c0 + sub["width"].to_numpy(), r0 + sub["height"].to_numpy()
+        xs = [t[:, 0] * c + t[:, 1] * r + t[:, 2] for c, r in ((c0, r0), (c1, r0), (c0, r1),
+                                                              (c1, r1))]
+        ys = [t[:, 3] * c + t[:, 4] * r + t[:, 5] for c, r in ((c0, r0), (c1, r0), (c0, r1),
+                                                              (c1, r1))]
+        geoms = shapely.box(np.min(xs, axis=0), np.min(ys, axis=0), np.max(xs, axis=0),
+                            np.max(ys, axis=0))
         frames.append(gpd.GeoDataFrame(sub, geometry=geoms, crs=crs))
     return frames or None
 
@@ -284,11 +342,12 @@ def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
 def build_psc(gid_root: str | Path, out: str | Path, opts: PscOptions | None = None,
               workers: int = 1, resume: bool = False) -> dict:
     """Build PSC5/PSC15 from a GID download; returns the manifest."""
-    from rsbench.datasets.preview_psc import write_psc_previews
+    from rsbench.datasets.preview_psc import warm_plotting_import, write_psc_previews
 
     opts = opts or PscOptions()
     opts.validate()
     pairs = gid.find_pairs(gid_root, opts.classes, opts.bands)
+    warm_plotting_import()
     root = str(Path(gid_root))
     params = {"source": "gid", "gid": os.path.abspath(root), **asdict(opts)}
     writer = DatasetWriter(out, builder="build-psc", params=params, resume=resume)
@@ -318,8 +377,28 @@ def build_psc(gid_root: str | Path, out: str | Path, opts: PscOptions | None = N
                          for s, i in infos.items() if i["crs"]},
     }
     sources = [s for i in infos.values() for s in i["sources"]]
+    tasks = psc_tasks(opts.classes)
     return writer.finalize(
-        index, keys=keys, name=f"psc{opts.classes}", tasks=psc_tasks(opts.classes),
+        index, keys=keys, name=f"psc{opts.classes}", tasks=tasks,
         sources=sources, extra=extra, footprints=footprints_frame(index, infos, opts.classes),
-        previews=write_psc_previews,
+        previews=write_psc_previews, counts=mask_pixel_counts(index, tasks[1], opts.size),
     )
+
+
+def mask_pixel_counts(index: pd.DataFrame, task: TaskSpec, size: int) -> dict:
+    """Per-split pixel counts of the stored masks, from the patches' class fractions.
+
+    The fractions were computed from exact integer counts, so rounding them back is exact while
+    float32 can hold ``size * size`` pixels to within half a pixel; larger patches return {}
+    (and the writer counts the mask array instead).
+    """
+    npix = size * size
+    if npix > 1 << 22:
+        return {}
+    frac = np.stack(index["class_fractions"].to_numpy()).astype(np.float64)
+    pixels = np.rint(frac * npix).astype(np.int64)
+    out = {}
+    for split in sorted(index["split"].unique()):
+        total = pixels[(index["split"] == split).to_numpy()].sum(axis=0)
+        out[str(split)] = {name: int(total[k]) for k, name in enumerate(task.classes)}
+    return {task.name: out}

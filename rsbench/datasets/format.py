@@ -110,7 +110,7 @@ class PartWriter:
                     f"array {name!r}: sample of shape {arr.shape} {arr.dtype} after "
                     f"{meta['shape']} {meta['dtype']}"
                 )
-            self._files[name].write(arr.tobytes())
+            self._files[name].write(memoryview(arr.reshape(-1)))
         self._rows.append(dict(row))
         self.count += 1
 
@@ -272,13 +272,15 @@ class DatasetWriter:
         raster_arrays: Mapping[str, dict] | None = None,
         footprints: Any | None = None,
         previews: Any | None = None,
+        counts: Mapping[str, dict] | None = None,
     ) -> dict:
         """Gather part arrays for ``index`` rows (in that order), write everything, manifest last.
 
         ``raster_arrays`` maps array names to ``{"file": staged path, "window_columns": [...]}``
         for arrays stored once and indexed by windows. ``footprints`` is a GeoDataFrame (or a
         list of them, one per CRS) and ``previews`` a callable ``(out_dir, dataset)`` run before
-        the manifest is written.
+        the manifest is written. ``counts`` gives a task's per-split class counts when the
+        builder already has them (saves a pass over large mask arrays).
         """
         parts = self.parts(keys)
         index = index.reset_index(drop=True)
@@ -287,24 +289,17 @@ class DatasetWriter:
         array_meta: dict[str, dict] = {}
         names = sorted({n for p in parts for n in p.arrays})
         n = len(index)
+        in_part_order = bool(names) and _whole_parts_in_order(index, parts)
         for aname in names:
             meta = next(p.arrays[aname] for p in parts if aname in p.arrays)
             final = arrays_dir / f"{aname}.npy"
             tmp = arrays_dir / f"{aname}.npy.tmp"
-            dest = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(meta["dtype"]),
-                                             shape=(n, *meta["shape"]))
-            if n:
-                part_ids = index["_part"].to_numpy()
-                rows = index["_row"].to_numpy()
-                for pi, part in enumerate(parts):
-                    where = np.flatnonzero(part_ids == pi)
-                    if len(where):
-                        src = part.array(aname)
-                        for start in range(0, len(where), 256):
-                            sel = where[start:start + 256]
-                            dest[sel] = src[rows[sel]]
-            dest.flush()
-            del dest
+            shape = (n, *meta["shape"])
+            if in_part_order:
+                _concatenate_parts(tmp, [p for p in parts if p.count], aname,
+                                   np.dtype(meta["dtype"]), shape)
+            else:
+                _gather_rows(tmp, index, parts, aname, np.dtype(meta["dtype"]), shape)
             os.replace(tmp, final)
             array_meta[aname] = {"file": f"{ARRAYS}/{aname}.npy", "layout": "sample",
                                  "dtype": np.dtype(meta["dtype"]).name,
@@ -346,7 +341,9 @@ class DatasetWriter:
             "sources": list(sources),
         }
         for t in tasks:
-            manifest["tasks"][t.name]["counts"] = class_counts(index, t, self.out)
+            manifest["tasks"][t.name]["counts"] = (dict((counts or {})[t.name])
+                                                   if t.name in (counts or {})
+                                                   else class_counts(index, t, self.out))
         if extra:
             manifest.update(extra)
         if previews is not None:
@@ -356,6 +353,74 @@ class DatasetWriter:
                                                            default=json_default))
         shutil.rmtree(self.staging, ignore_errors=True)
         return manifest
+
+
+def _whole_parts_in_order(index: pd.DataFrame, parts: Sequence[Part]) -> bool:
+    """True when ``index`` lists every row of every part, part after part, rows in order."""
+    if not len(index) or "_part" not in index.columns:
+        return False
+    part_ids = index["_part"].to_numpy()
+    rows = index["_row"].to_numpy()
+    expect_parts = np.repeat(np.arange(len(parts)), [p.count for p in parts])
+    expect_rows = np.concatenate([np.arange(p.count) for p in parts])
+    return (len(part_ids) == len(expect_parts) and np.array_equal(part_ids, expect_parts)
+            and np.array_equal(rows, expect_rows))
+
+
+def _concatenate_parts(tmp: Path, parts: Sequence[Part], name: str, dtype: np.dtype,
+                       shape: tuple[int, ...]) -> None:
+    """Write an .npy of the parts' raw files back to back, copied inside the kernel."""
+    sample_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    with open(tmp, "wb") as dst:
+        np.lib.format.write_array_header_1_0(
+            dst, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                  "shape": shape})
+        dst.flush()
+        for part in parts:
+            path = part.path / f"{name}.bin"
+            with open(path, "rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                if size != part.count * sample_bytes:
+                    raise InputError(f"{path} holds {size} bytes, not {part.count} samples; the "
+                                     "staged part is damaged: delete it and build with --resume")
+                _copy_file(src, dst, size)
+
+
+def _copy_file(src, dst, size: int) -> None:
+    """Append ``size`` bytes of ``src`` to ``dst`` (copy_file_range where the OS has it)."""
+    copy_range = getattr(os, "copy_file_range", None)
+    done = 0
+    if copy_range is not None:
+        try:
+            while done < size:
+                n = copy_range(src.fileno(), dst.fileno(), size - done)
+                if n == 0:
+                    break
+                done += n
+        except OSError:
+            pass
+    if done < size:
+        src.seek(done)
+        dst.seek(0, os.SEEK_END)
+        shutil.copyfileobj(src, dst, 16 << 20)
+
+
+def _gather_rows(tmp: Path, index: pd.DataFrame, parts: Sequence[Part], name: str,
+                 dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """Write an .npy whose rows are the parts' rows in ``index`` order (any order, subsets)."""
+    dest = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    if shape[0]:
+        part_ids = index["_part"].to_numpy()
+        rows = index["_row"].to_numpy()
+        for pi, part in enumerate(parts):
+            where = np.flatnonzero(part_ids == pi)
+            if len(where):
+                src = part.array(name)
+                for start in range(0, len(where), 256):
+                    sel = where[start:start + 256]
+                    dest[sel] = src[rows[sel]]
+    dest.flush()
+    del dest
 
 
 def class_counts(index: pd.DataFrame, task: TaskSpec, root: Path) -> dict:

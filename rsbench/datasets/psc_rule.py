@@ -20,6 +20,13 @@ def window_counts(codes: np.ndarray, size: int, stride: int, n_codes: int) -> np
     starts = np.arange(0, cols - size + 1, stride)
     if len(starts) == 0:
         return np.zeros((0, n_codes), dtype=np.int64)
+    nbins = len(starts) * n_codes
+    if stride == size and nbins <= np.iinfo(np.uint16).max and codes.dtype == np.uint8:
+        # tiled windows: add each column's window offset in uint16 and count once (no
+        # transposed copy, no int64 temporaries)
+        win = (np.arange(len(starts) * size, dtype=np.uint16) // size) * np.uint16(n_codes)
+        flat = codes[:, : len(starts) * size] + win
+        return np.bincount(flat.ravel(), minlength=nbins).reshape(len(starts), n_codes)
     if stride == size:
         blocks = codes[:, : len(starts) * size].reshape(size, len(starts), size)
         blocks = blocks.transpose(1, 0, 2).reshape(len(starts), -1)
