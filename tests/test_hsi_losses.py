@@ -152,6 +152,41 @@ def test_gradnorm_lowers_the_weight_of_the_dominant_task() -> None:
     assert not any(p is gn._param for p in gn.parameters())
 
 
+def _gradnorm_steps(shared, heads, gn, opt, x, targets, steps: int) -> None:
+    for _ in range(steps):
+        z = torch.relu(shared(x))
+        losses = {n: F.mse_loss(h(z).squeeze(1), targets[n]) for n, h in heads.items()}
+        total = gn(losses)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+
+
+def test_gradnorm_resumes_exactly_from_a_checkpoint(tmp_path) -> None:
+    def fresh():
+        torch.manual_seed(0)
+        shared, heads, x, targets = _toy()
+        gn = GradNorm(["big", "small"], list(shared.parameters()), alpha=1.5, lr=0.05)
+        net = torch.nn.ModuleDict({"shared": shared, "heads": heads, "gn": gn})
+        opt = torch.optim.Adam(list(shared.parameters()) + list(heads.parameters()), lr=1e-2)
+        return net, opt, x, targets
+
+    a, opt_a, x, targets = fresh()
+    _gradnorm_steps(a["shared"], a["heads"], a["gn"], opt_a, x, targets, 8)
+    b, opt_b, _, _ = fresh()
+    _gradnorm_steps(b["shared"], b["heads"], b["gn"], opt_b, x, targets, 4)
+    torch.save({"model": b.state_dict(), "opt": opt_b.state_dict()}, tmp_path / "ck.pt")
+    c, opt_c, _, _ = fresh()
+    state = torch.load(tmp_path / "ck.pt", weights_only=False)
+    c.load_state_dict(state["model"])
+    opt_c.load_state_dict(state["opt"])
+    _gradnorm_steps(c["shared"], c["heads"], c["gn"], opt_c, x, targets, 4)
+    assert torch.equal(a["gn"].w, c["gn"].w)
+    for (name, pa), pc in zip(a.state_dict().items(), c.state_dict().values()):
+        if torch.is_tensor(pa):
+            assert torch.equal(pa, pc), name
+
+
 def test_attach_routes_combine_losses_and_checkpoints_the_weighting() -> None:
     tasks = [TaskInfo("c", "classification", 3), TaskInfo("r", "regression", 1)]
     model = build_model("hsi-mtl", tasks, in_channels=4, width=4, weighting="uncertainty")

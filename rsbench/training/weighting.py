@@ -61,8 +61,8 @@ class GradNorm(nn.Module):
     Each call measures ``G_t = ||∇_W w_t L_t||``, takes one step of its own Adam on
     ``Σ_t |G_t − target_t|`` for the weights only, renormalises them to sum to the number of
     tasks, and returns ``Σ_t w_t L_t`` (weights fixed) for the network's backward pass.
-    The weights and initial losses are buffers (checkpointed with the model); the weights'
-    Adam moments are not, so a resumed run restarts them.
+    The weights and initial losses are buffers and the weights' Adam state is the module's
+    extra state, so all of it is checkpointed with the model and a resumed run continues exactly.
     """
 
     def __init__(self, names: Sequence[str], shared: Sequence[nn.Parameter], alpha: float = 1.5,
@@ -111,6 +111,15 @@ class GradNorm(nn.Module):
             p = self._param.clamp_min(1e-4)
             self.w.copy_(p * len(self.names) / p.sum())
         return (self.w[idx] * L).sum()
+
+    def get_extra_state(self) -> dict:
+        return {"optimizer": self._opt.state_dict()}
+
+    def set_extra_state(self, state: dict) -> None:
+        if state and state.get("optimizer"):
+            self._opt.load_state_dict(state["optimizer"])
+            if self._param.device != self.w.device:
+                self._move_param()
 
     def _move_param(self) -> None:
         self._param.data = self._param.data.to(self.w.device)
