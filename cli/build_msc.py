@@ -7,6 +7,30 @@ import click
 from rsbench.cli.options import workers_option
 
 
+class SquareSize(click.ParamType):
+    """A square image side: ``224``, or ``224x224`` (the form ``rsbench synth`` uses)."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            sides = [value]
+        else:
+            try:
+                sides = [int(v) for v in str(value).lower().split("x")]
+            except ValueError:
+                sides = []
+        if not 1 <= len(sides) <= 2 or len(set(sides)) != 1:
+            self.fail(f"{value!r} is not an image side in pixels; give one number, e.g. 224",
+                      param, ctx)
+        if sides[0] < 8:
+            self.fail(f"{sides[0]} is too small; use at least 8 (the paper uses 224)", param, ctx)
+        return sides[0]
+
+
+SQUARE_SIZE = SquareSize()
+
+
 @click.command("build-msc")
 @click.option("--merced", type=click.Path(), help="Unpacked UC Merced (UCMerced_LandUse).")
 @click.option("--aid", type=click.Path(), help="Unpacked AID.")
@@ -14,7 +38,7 @@ from rsbench.cli.options import workers_option
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
 @click.option("--mini", is_flag=True, help="mini-MSC: the 12 shared classes, --per-class images "
               "of each in each task.")
-@click.option("--size", type=click.IntRange(min=8), default=224, show_default=True,
+@click.option("--size", type=SQUARE_SIZE, default=224, show_default=True,
               help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
 @click.option("--train-fraction", type=float, default=0.8, show_default=True,
               help="Share of each class (per task) that goes to train; the rest is test.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from rsbench.cli.build_msc import SQUARE_SIZE
 from rsbench.cli.options import workers_option
 
 
@@ -13,7 +14,7 @@ from rsbench.cli.options import workers_option
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
 @click.option("--train-per-class", type=click.IntRange(min=1), default=100, show_default=True,
               help="Training images per class; all the others are test images.")
-@click.option("--size", type=click.IntRange(min=8), default=224, show_default=True,
+@click.option("--size", type=SQUARE_SIZE, default=224, show_default=True,
               help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @workers_option

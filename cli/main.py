@@ -63,8 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("rsbench: aborted", err=True)
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # wrong options: one line too, not click's usage block
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        click.echo(f"rsbench: error: {message}", err=True)
         return exc.exit_code
     except RsbenchError as exc:
         if debug:

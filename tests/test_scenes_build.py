@@ -265,6 +265,22 @@ def test_cli_build_and_one_line_errors(sources, tmp_path, capsys):
     assert code == 1 and err.count("\n") == 1 and "holds AID" in err and "Traceback" not in err
     code = rsbench(["build-transfer", "--out", str(tmp_path / "y")])
     assert code == 2 and "exactly one of --patternnet or --eurosat" in capsys.readouterr().err
+    for size, message in [("0", "0 is too small; use at least 8"),
+                          ("224x200", "'224x200' is not an image side in pixels"),
+                          ("big", "'big' is not an image side in pixels")]:
+        code = rsbench(["build-msc", "--aid", str(sources["aid"]), "--out",
+                        str(tmp_path / "s"), "--size", size])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+        assert err.startswith("rsbench: error: Invalid value for '--size'")
+        assert "build-msc --help" in err and "Usage:" not in err
+    assert not (tmp_path / "s").exists()
+    code = rsbench(["build-transfer", "--eurosat", "x", "--workers", "0", "--out", "y"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "'--workers': 0 is not in the range" in err
+    code = rsbench(["--quiet", "build-msc", "--aid", str(sources["aid"]), "--out",
+                    str(tmp_path / "sq"), "--size", "12x12"])  # synth's ROWSxCOLS form, square
+    assert code == 0 and open_dataset(tmp_path / "sq").array("image").shape[1:] == (12, 12, 3)
 
 
 def test_builder_does_not_import_torch(sources, tmp_path):
