@@ -144,10 +144,13 @@ def test_mapping_override(sources, tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("shared_class,merced,aid\nx,airplane,Airport\ny,beach,Beach\n", r"lacks the column\(s\) nwpu"),
     ("shared_class,merced,aid,nwpu\nx,airplanes,Airport,airport\ny,beach,Beach,beach\n",
-     r"'airplanes' is not a UC Merced class folder \(did you mean airplane"),
+     r"'airplanes' is not one of the UC Merced class folders \(did you mean airplane"),
     ("shared_class,merced,aid,nwpu\nx,beach,Airport,airport\ny,beach,Beach,beach\n",
      r"'beach' is already mapped to 'x'"),
     ("shared_class,merced,aid,nwpu\nx,beach,Beach,beach\n", r"fewer than 2 shared classes"),
+    ("shared_class,merced,aid,nwpu,why\nx,beach,Beach,beach,sand, sea\ny,river,River,river,\n",
+     r"row 1 \(x\): 6 fields but the header has 5 .*put text that contains commas in double"),
+    ("\n# only comments\n", r"lacks the column\(s\) shared_class, merced, aid, nwpu"),
 ])
 def test_mapping_errors_name_file_and_fix(sources, tmp_path, text, message):
     csv = tmp_path / "bad.csv"
@@ -155,6 +158,22 @@ def test_mapping_errors_name_file_and_fix(sources, tmp_path, text, message):
     with pytest.raises(InputError, match=message):
         build_msc(tmp_path / "m", sources, mini=True, mapping=csv, per_class=2)
     assert not (tmp_path / "m").exists()  # nothing written before the inputs are checked
+
+
+def test_mapping_as_spreadsheets_write_it(sources, tmp_path):
+    """A byte-order mark, quoted commas and '#' in text, trailing commas, blank lines."""
+    csv = tmp_path / "mapping.csv"
+    csv.write_bytes("\ufeff# exported\nshared_class, merced,aid,nwpu,why\n\n"
+                    'beach,beach,Beach,beach,"sand, sea and #1 surf",\n'
+                    "river,river,River,river,,\n".encode())
+    assert read_mapping(csv, ["merced", "aid", "nwpu"]) == {
+        "beach": {"merced": ["beach"], "aid": ["Beach"], "nwpu": ["beach"]},
+        "river": {"merced": ["river"], "aid": ["River"], "nwpu": ["river"]}}
+
+
+def test_mapping_that_is_a_folder(sources, tmp_path):
+    with pytest.raises(InputError, match=r"--mapping .* is a folder; give a CSV file"):
+        build_msc(tmp_path / "m", sources, mini=True, mapping=tmp_path, per_class=2)
 
 
 def test_too_few_images_for_per_class(sources, tmp_path):

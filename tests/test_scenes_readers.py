@@ -99,7 +99,7 @@ def merced(tmp_path):
 
 def test_unexpected_class_folder_is_named(merced):
     (merced / "harbor").rename(merced / "harbour")
-    with pytest.raises(InputError, match=r"harbour is not a UC Merced class folder"):
+    with pytest.raises(InputError, match=r"harbour is not one of the 21 published UC Merced class folders"):
         read_scene_dataset(merced, "merced")
 
 

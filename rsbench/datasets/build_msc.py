@@ -9,12 +9,13 @@ Each task is split per class (``train_fraction`` to train, the rest to test).
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from rsbench.datasets.format import DatasetWriter
 from rsbench.datasets.scene_build import TaskPlan, check_size, finish, task_seed, write_parts
@@ -34,27 +35,46 @@ def read_mapping(path: str | Path | None, sources: list[str]) -> dict[str, dict[
     published class lists, and no folder may serve two shared classes.
     """
     path = Path(path) if path is not None else DEFAULT_MAPPING
+    if path.is_dir():
+        raise InputError(f"--mapping {path} is a folder; give a CSV file like "
+                         f"{DEFAULT_MAPPING.name} shipped with rsbench")
     if not path.is_file():
         raise InputError(f"--mapping {path} does not exist; give a CSV like "
                          f"{DEFAULT_MAPPING.name} shipped with rsbench")
     try:
-        table = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False,
-                            skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: spreadsheets write a BOM
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--mapping {path} is not UTF-8 text ({exc}); save it as a UTF-8 CSV") \
+            from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    try:
+        records = list(csv.reader(io.StringIO("\n".join(lines)), skipinitialspace=True))
+    except csv.Error as exc:
         raise InputError(f"--mapping {path} is not a readable CSV ({exc}); fix the file") \
             from None
+    header = [h.strip() for h in records[0]] if records else []
     need = ["shared_class", *sources]
-    missing = [c for c in need if c not in table.columns]
+    missing = [c for c in need if c not in header]
     if missing:
         raise InputError(f"--mapping {path} lacks the column(s) {', '.join(missing)}; it needs "
-                         f"{', '.join(need)} (found {', '.join(map(str, table.columns))})")
-    if len(table) < 2:
+                         f"{', '.join(need)} (found {', '.join(header) or 'no header'})")
+    rows = []
+    for i, rec in enumerate(records[1:], 1):
+        while len(rec) > len(header) and not rec[-1].strip():
+            rec = rec[:-1]  # trailing commas
+        if len(rec) > len(header):
+            raise InputError(
+                f"--mapping {path}, row {i} ({rec[0].strip() or 'no name'}): {len(rec)} fields "
+                f"but the header has {len(header)} ({', '.join(header)}); put text that "
+                'contains commas in double quotes ("...")')
+        rows.append(dict(zip(header, [*rec, *[""] * (len(header) - len(rec))])))
+    if len(rows) < 2:
         raise InputError(f"--mapping {path} maps fewer than 2 shared classes; add rows")
     out: dict[str, dict[str, list[str]]] = {}
     used: dict[tuple[str, str], str] = {}
-    for i, row in table.iterrows():
+    for i, row in enumerate(rows, 1):
         shared = row["shared_class"].strip()
-        where = f"--mapping {path}, row {i + 1} ({shared or 'no name'})"
+        where = f"--mapping {path}, row {i} ({shared or 'no name'})"
         if not shared:
             raise InputError(f"{where}: shared_class is empty; name the class")
         if shared in out:
@@ -72,7 +92,7 @@ def read_mapping(path: str | Path | None, sources: list[str]) -> dict[str, dict[
                 if name is None:
                     close = difflib.get_close_matches(f, s.classes, n=3, cutoff=0.5)
                     hint = f" (did you mean {', '.join(close)}?)" if close else ""
-                    raise InputError(f"{where}: {f!r} is not a {s.title} class folder{hint}; "
+                    raise InputError(f"{where}: {f!r} is not one of the {s.title} class folders{hint}; "
                                      f"use one of the published names")
                 if (src, name) in used:
                     raise InputError(f"{where}: {s.title} folder {name!r} is already mapped to "

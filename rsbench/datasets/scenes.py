@@ -260,8 +260,8 @@ def read_scene_dataset(root: str | Path, key: str, option: str | None = None) ->
         name = by_norm.get(norm(d.name))
         if name is None:
             raise InputError(
-                f"{d} is not a {s.title} class folder; expected only the {len(s.classes)} "
-                f"published class folders ({', '.join(s.classes[:4])}, ...): rename or remove it")
+                f"{d} is not one of the {len(s.classes)} published {s.title} class folders "
+                f"({', '.join(s.classes[:4])}, ...): rename or remove it")
         if name in found:
             raise InputError(f"{class_root} holds class {name!r} twice ({found[name].name} and "
                              f"{d.name}); keep one")
