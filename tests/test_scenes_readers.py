@@ -85,6 +85,14 @@ def test_natural_order_and_stray_files_ignored(tmp_path):
     assert len(src.images) == 11 * 30
 
 
+def test_relative_path_gives_absolute_root(tmp_path, monkeypatch):
+    """The root goes into the manifest and the resume check: it must not depend on the cwd."""
+    synth_scenes(tmp_path / "d", "eurosat", per_class=1, size=(16, 16))
+    monkeypatch.chdir(tmp_path)
+    src = read_scene_dataset("d", "eurosat")
+    assert src.root == tmp_path / "d" / "2750" and src.images[0].path.is_absolute()
+
+
 def test_eurosat_under_extra_folder(tmp_path):
     synth_scenes(tmp_path / "EuroSAT", "eurosat", per_class=2, size=(16, 16))
     src = read_scene_dataset(tmp_path, "eurosat")

@@ -233,7 +233,7 @@ def find_class_root(root: str | Path, s: SceneSpec, option: str | None = None) -
         if key == s.key and share >= 0.5:
             rival = max((m[0] for m in matches if m[2] == folder and m[1] != key), default=0)
             if share >= rival:
-                return folder
+                return folder.absolute()  # manifests and resumes must not depend on the cwd
     if matches and matches[0][0] >= 0.5:
         _, key, folder = matches[0]
         other = SPECS[key].title
