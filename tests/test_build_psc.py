@@ -327,3 +327,17 @@ def test_builder_path_does_not_import_torch(synth_gid5, tmp_path):
             f"'--out', {str(tmp_path / 'p')!r}, '--size', '64']); "
             "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_resume_with_other_options_names_only_the_differences(tmp_path):
+    from rsbench.datasets.format import DatasetWriter
+    from rsbench.errors import UsageError
+
+    params = {"classes": 5, "min_fraction": 0.5, "mapping": ["x" * 50] * 40}
+    DatasetWriter(tmp_path / "out", builder="t", params=params)
+    with pytest.raises(UsageError) as err:
+        DatasetWriter(tmp_path / "out", builder="t", params={**params, "min_fraction": 0.6},
+                      resume=True)
+    msg = str(err.value)
+    assert "min_fraction: 0.5 then, 0.6 now" in msg and "mapping" not in msg
+    assert len(msg) < 300 and "\n" not in msg

@@ -342,12 +342,14 @@ def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
 def build_psc(gid_root: str | Path, out: str | Path, opts: PscOptions | None = None,
               workers: int = 1, resume: bool = False) -> dict:
     """Build PSC5/PSC15 from a GID download; returns the manifest."""
-    from rsbench.datasets.preview_psc import warm_plotting_import, write_psc_previews
+    from rsbench.datasets.preview_psc import write_psc_previews
+    from rsbench.warm import warm_imports
 
     opts = opts or PscOptions()
     opts.validate()
     pairs = gid.find_pairs(gid_root, opts.classes, opts.bands)
-    warm_plotting_import()
+    if workers <= 1:  # never fork worker processes while a thread may hold the import lock
+        warm_imports()
     root = str(Path(gid_root))
     params = {"source": "gid", "gid": os.path.abspath(root), **asdict(opts)}
     writer = DatasetWriter(out, builder="build-psc", params=params, resume=resume)

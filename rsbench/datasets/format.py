@@ -57,6 +57,12 @@ def describe_source(path: str | os.PathLike, root: str | os.PathLike | None = No
     return {"path": rel, "size": p.stat().st_size, "sha256": sha256_file(p)}
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """A value for a one-line message, cut to ``limit`` characters."""
+    text = json.dumps(value, default=json_default)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write text via a temporary file and a rename, so readers never see half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -214,12 +220,16 @@ class DatasetWriter:
                     f"{self.out} holds an interrupted build; rerun with --resume to continue it, "
                     "or delete the folder to start over"
                 )
-            previous = json.loads(started.read_text())
-            if previous.get("params") != json.loads(json.dumps(self.params,
-                                                               default=json_default)):
+            previous = json.loads(started.read_text()).get("params") or {}
+            now = json.loads(json.dumps(self.params, default=json_default))
+            if previous != now:
+                differ = sorted(k for k in {*previous, *now} if previous.get(k) != now.get(k))
+                shown = ", ".join(f"{k}: {_short(previous.get(k))} then, {_short(now.get(k))} now"
+                                  for k in differ[:4])
                 raise UsageError(
-                    f"{self.out} holds an interrupted build made with other options "
-                    f"({previous.get('params')}); resume it with the same options or delete it"
+                    f"{self.out} holds an interrupted build made with other options ({shown}"
+                    f"{', ...' if len(differ) > 4 else ''}); resume it with the same options or "
+                    "delete it"
                 )
         else:
             if self.out.exists() and any(p.name != STAGING for p in self.out.iterdir()):

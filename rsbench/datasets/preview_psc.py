@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,6 @@ def _figure(**kwargs):
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
     return fig
-
-
-def warm_plotting_import() -> threading.Thread:
-    """Import matplotlib in a background thread (half a second) while a builder's I/O runs."""
-
-    def load() -> None:
-        import matplotlib.backends.backend_agg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-
-    thread = threading.Thread(target=load, name="warm-matplotlib", daemon=True)
-    thread.start()
-    return thread
 
 
 SPLIT_COLORS = {"train": "#3b6ea8", "val": "#e0a030", "test": "#9bc4e2"}
