@@ -147,3 +147,50 @@ def test_pixel_reader_and_a_per_pixel_run(taiga: str, tmp_path) -> None:
                                       device="cpu", workers=0, max_train_batches=2))
     n_test = len(data.rows(tasks[0], "test"))
     assert n_test < m["tasks"]["soil_class"]["samples"] <= n_test * 49  # every labelled pixel
+
+
+def _fake_run(folder, data_path: str, bands: int, **options) -> torch.nn.Module:
+    """A run folder (config.json + checkpoint.pt) of an untrained hsi-mtl."""
+    from rsbench.models import build_model
+    from rsbench.training.runner import task_infos
+
+    data = open_dataset(data_path)
+    infos = task_infos(data, list(data.tasks))
+    model = build_model("hsi-mtl", infos, in_channels=bands, width=4, **options)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({
+        "model": "hsi-mtl", "data": data_path, "model_options": {"width": 4, **options},
+        "task_infos": [[i.name, i.type, i.num_outputs] for i in infos]}))
+    torch.save({"model": model.state_dict()}, folder / "checkpoint.pt")
+    return model.eval()
+
+
+def test_class_map_of_a_per_pixel_run_uses_the_window_centre(taiga: str, tmp_path) -> None:
+    from rsbench.reports.taiga_map import predict_region, test_region
+
+    torch.manual_seed(0)
+    model = _fake_run(tmp_path / "run", taiga, 8, per_pixel=True)
+    data = open_dataset(taiga)
+    region = test_region(data, 12)
+    loaded, _ = load_run_model(tmp_path / "run", data, torch.device("cpu"))
+    pred = predict_region(loaded, data, region, CLS, torch.device("cpu"))
+    # one pixel by hand: the centre of the per-pixel map of its own window
+    r, c = region[0] + 6, region[2] + 6
+    stats = data.manifest["taiga"]["image_stats"]
+    lo, hi = np.array(stats["min"]), np.array(stats["max"])
+    win = (data.array("image")[r - 3:r + 4, c - 3:c + 4].astype(np.float32) - lo) / (hi - lo)
+    x = torch.from_numpy(win.astype(np.float32)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        maps = model(x, CLS)
+    for t in CLS:
+        assert maps[t].ndim == 4
+        assert pred[t][6, 6] == maps[t][0, :, 3, 3].argmax().item()
+
+
+def test_class_map_with_other_data_is_a_one_line_error(taiga: str, tmp_path) -> None:
+    from rsbench.errors import InputError
+    from rsbench.reports.taiga_map import write_maps
+
+    _fake_run(tmp_path / "run", taiga, 6)  # trained on 6 bands, the dataset has 8
+    with pytest.raises(InputError, match="give --data the dataset it was trained on"):
+        write_maps(tmp_path / "run", taiga, out=tmp_path / "maps", size=12)

@@ -29,13 +29,44 @@ def load_run_model(run: Path, data, device: torch.device):
         raise InputError(f"{run} holds no config.json and checkpoint.pt; give a run folder "
                          "written by `rsbench run taiga`")
     conf = json.loads(conf_path.read_text())
+    if "task_infos" not in conf:
+        raise InputError(f"{conf_path} names no task_infos; give a run folder written by "
+                         "`rsbench run taiga`")
     infos = [TaskInfo(*t) for t in conf["task_infos"]]
     bands = int(data.manifest["arrays"]["image"]["shape"][-1])
     model = build_model(conf["model"], infos, in_channels=bands,
                         **(conf.get("model_options") or {}))
     state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise InputError(f"{run} was trained on other data than {data.root} ({bands} bands "
+                         f"here); give --data the dataset it was trained on "
+                         f"({conf.get('data', 'see its config.json')})") from None
     return model.to(device).eval(), conf
+
+
+def centre_logits(pred: torch.Tensor) -> torch.Tensor:
+    """(B, K) logits of the window's centre pixel from centre (B, K) or per-pixel (B, K, H, W)
+    outputs (models of the taiga-pixel benchmark predict whole windows)."""
+    if pred.ndim == 4:
+        return pred[:, :, pred.shape[-2] // 2, pred.shape[-1] // 2]
+    return pred
+
+
+def check_same_windows(conf: dict, data) -> None:
+    """The map's windows must be those the run trained on: same patch size and bands as the
+    run's own dataset (checked when that dataset is still there)."""
+    trained = conf.get("data")
+    if not trained or not (Path(trained) / "dataset.json").exists():
+        return
+    if Path(trained).resolve() == Path(data.root).resolve():
+        return
+    ours, theirs = data.manifest.get("taiga", {}), open_dataset(trained).manifest.get("taiga", {})
+    for key in ("patch", "bands"):
+        if ours.get(key) != theirs.get(key):
+            raise InputError(f"{data.root} has other {key} ({ours.get(key)}) than the run's "
+                             f"dataset {trained} ({theirs.get(key)}); give --data {trained}")
 
 
 def test_region(data, size: int) -> tuple[int, int, int, int]:
@@ -74,7 +105,7 @@ def predict_region(model, data, region: tuple[int, int, int, int], tasks: Sequen
         xt = (torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() - lo) / rng
         pred = model(xt, list(tasks))
         for t in tasks:
-            labels = pred[t].argmax(1).cpu().numpy().astype(np.uint8)
+            labels = centre_logits(pred[t]).argmax(1).cpu().numpy().astype(np.uint8)
             for (r, c), v in zip(chunk, labels):
                 out[t][r - r0, c - c0] = v
     return out
@@ -92,6 +123,7 @@ def write_maps(run: str | Path, data_path: str | Path, out: str | Path | None = 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                        else ("cpu" if device == "auto" else device))
     model, conf = load_run_model(run, data, dev)
+    check_same_windows(conf, data)
     tasks = [t for t, spec in data.tasks.items() if spec["type"] == "classification"
              and t in model.tasks]
     region = test_region(data, size)
