@@ -17,15 +17,18 @@ from rsbench.reports.tables import TABLES
               help="Write to this file instead of standard output.")
 @click.option("--paper", is_flag=True, help="Add the paper's published figures as reference rows.")
 def report(runs_dir: str, table_name: str, fmt: str, out: str | None, paper: bool) -> None:
-    """Turn the finished runs under RUNS_DIR into one of the MTLN paper's tables: rows are
-    methods, columns tasks, average and parameters; mean ± std over seeds, the best value in
-    bold. Runs that are missing or unfinished are shown as missing, never filled in.
+    """Turn the finished runs under RUNS_DIR into one of the papers' tables: the MTLN paper's
+    (rows are methods, columns tasks, average and parameters) or the HSI paper's taiga-* Tables
+    II-VII. Mean ± std over seeds with the best value in bold (Tables II-III: mean, minimum and
+    maximum per variable). Runs that are missing or unfinished are shown as missing, never
+    filled in.
 
     \b
     Example:
       rsbench report runs --table msc --paper
       rsbench report runs --table psc5 --format latex --out table4a.tex
       rsbench report runs --table params --format csv
+      rsbench report runs --table taiga-regression --format csv
     """
     import os
     from pathlib import Path

@@ -103,3 +103,24 @@ def test_flops_of_single_task_counterpart_are_13_networks() -> None:
     one_reg = count_flops(build_model("hsi-mtl", tasks[3:4], in_channels=6, width=4), x)
     assert single == 3 * one_cls + 10 * one_reg
     assert multi < single / 5
+
+
+def test_per_variable_tables_show_every_variable_missing_without_runs(tmp_path: Path) -> None:
+    (tmp_path / "taiga").mkdir()
+    t2 = build_table(get_table("taiga-classification"), collect_runs(tmp_path))
+    assert [r.label for r in t2.rows] == ["fertility class", "soil class",
+                                          "main tree species class"]
+    assert all(c.missing for r in t2.rows for c in r.cells)
+    t3 = build_table(get_table("taiga-regression"), collect_runs(tmp_path))
+    assert len(t3.rows) == 10 and t3.rows[0].label == "basal area [m2/ha]"
+    md = to_markdown(t3)
+    assert md.splitlines()[2].startswith("| Continuous |")
+    assert "Mean ± std" not in md and "minimum and maximum" in md
+
+
+def test_per_variable_tables_keep_the_papers_row_order(runs: Path) -> None:
+    t = build_table(get_table("taiga-regression"), collect_runs(runs))
+    labels = [r.label for r in t.rows]
+    assert labels.index("mean height [m]") < labels.index("leaf area index")
+    assert not _row(t, "mean height [m]").cells[0].missing
+    assert _row(t, "basal area").cells[0].missing  # no run reports it

@@ -42,7 +42,7 @@ def to_csv(t: Table) -> str:
 
 def to_markdown(t: Table) -> str:
     """A GitHub table; the best value per column in bold with a ▲ mark."""
-    head = ["Method", *_header(t), "Seeds"]
+    head = [t.row_header, *_header(t), "Seeds"]
     lines = [f"**{t.title}**", "", "| " + " | ".join(head) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
     for r in t.rows:
@@ -54,7 +54,8 @@ def to_markdown(t: Table) -> str:
         seeds = str(r.seeds) if r.source == "ours" else "paper"
         lines.append("| " + " | ".join([label, *cells, seeds]) + " |")
     lines.append("")
-    lines.append("Mean ± std over seeds; ▲ best of our runs; – missing (no finished run).")
+    lines.append(t.legend or "Mean ± std over seeds; ▲ best of our runs; – missing (no finished "
+                 "run).")
     lines += t.notes
     return "\n".join(lines) + "\n"
 
@@ -86,7 +87,8 @@ def to_latex(t: Table) -> str:
         lines.append(" & " + " & ".join(cells) + r" & \\")
         rules = [f"\\cmidrule(lr){{{s + 2}-{e + 2}}}" for g, s, e in spans if g]
         lines.append(" ".join(rules))
-    lines.append(" & ".join(["Method", *(_tex(c.label) for c in t.columns), "Seeds"]) + r" \\")
+    lines.append(" & ".join([_tex(t.row_header), *(_tex(c.label) for c in t.columns), "Seeds"])
+                 + r" \\")
     lines.append(r"\midrule")
     for r in t.rows:
         cells = []

@@ -75,6 +75,8 @@ class Table:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     decimals: int = 2
+    legend: str | None = None  # replaces the renderers' "Mean ± std over seeds; ..." line
+    row_header: str = "Method"  # heading of the label column
 
 
 def paper_results() -> dict:

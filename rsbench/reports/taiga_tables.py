@@ -127,9 +127,13 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
         return _finite(m)
 
     def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
+        from rsbench.datasets.taiga import CATEGORICAL, CONTINUOUS
+
         found = runs.of(bench, method)
         pick = categorical if kind == "categorical" else continuous
-        names: list[str] = []
+        # the paper's variables always get a row (missing until a run reports them)
+        names = list(CATEGORICAL) if kind == "categorical" else [v for v, _, _ in CONTINUOUS]
+        units = {v: u for v, u, _ in CONTINUOUS}
         for r in found:
             names += [t for t in pick(r) if t not in names]
         rows = []
@@ -145,12 +149,14 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
                 agg = {"mean": np.mean, "min": np.min, "max": np.max}[stat]
                 cells.append(Cell(float(agg(vals)), None, len(vals)))
             unit = next((pick(r)[task].get("physical", {}).get("unit") for r in found
-                         if task in pick(r)), "")
+                         if task in pick(r)), units.get(task, ""))
             label = task.replace("_", " ") + (f" [{unit}]" if unit else "")
             rows.append(Row(label, "ours", method, cells,
                             max((c.n for c in cells), default=0)))
         table = Table(spec.name, spec.title, columns, rows, decimals=3 if kind == "continuous"
-                      else 2)
+                      else 2, legend="Mean, minimum and maximum over seeds; – missing (no "
+                      "finished run reports the variable).",
+                      row_header="Categorical" if kind == "categorical" else "Continuous")
         table.notes.append(f"{method} on {bench}: mean, minimum and maximum over "
                            f"{len(found)} seed(s).")
         _note_unfinished(table, runs, {bench})
