@@ -133,3 +133,14 @@ def test_wrong_band_count_is_a_clear_error() -> None:
         model(torch.randn(1, BANDS + 1, 15, 15), NAMES)
     with pytest.raises(UsageError, match="no task"):
         model(torch.randn(1, BANDS, 15, 15), ["nope"])
+
+
+@pytest.mark.parametrize("name, options, bad", [
+    ("hsi-mtl", {"widht": 8}, "widht"),                       # a typo
+    ("hsi-single-task", {"width": 4, "depth": 3}, "depth"),   # passed on to hsi-mtl
+    ("mottus-3dcnn", {"width": 8}, "width"),                  # another model's option
+    ("mtln", {"weighting": "uncertainty"}, "weighting"),      # a scene model on taiga
+])
+def test_unknown_model_options_are_a_one_line_error(name: str, options: dict, bad: str) -> None:
+    with pytest.raises(UsageError, match=f"takes no option '{bad}'"):
+        build_model(name, TASKS, in_channels=BANDS, **options)

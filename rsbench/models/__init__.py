@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rsbench.errors import UsageError
@@ -46,4 +47,19 @@ def build_model(name: str, tasks: Sequence[Any], **options: Any):
         raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(available_models())}")
     module, attr = MODELS[name].split(":")
     factory = getattr(importlib.import_module(module), attr)
+    check_options(name, factory, options)
     return factory(list(tasks), **options)
+
+
+def check_options(name: str, fn: Any, options: Mapping[str, Any]) -> None:
+    """A one-line UsageError for options ``fn`` does not take (its first parameter, the tasks,
+    excluded); nothing to check when it takes ``**options``."""
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise UsageError(f"model {name!r} takes no option {unknown[0]!r} (from the benchmark's "
+                         f"model_options or --set); its options: {', '.join(known) or 'none'}. "
+                         "Is it a model for this benchmark? `rsbench models list` says")

@@ -190,12 +190,16 @@ def make(cls: type, tasks: Sequence[TaskInfo], options: Mapping, **preset) -> Mu
     Options ``weighting`` (equal | uncertainty | gradnorm), ``gradnorm_alpha`` and
     ``gradnorm_lr`` choose how ``combine_losses`` weighs the task losses.
     """
+    from rsbench.models import check_options
     from rsbench.training.weighting import attach
 
     opts = {**preset, **options}
     weighting = opts.pop("weighting", None) or "equal"
     alpha = float(opts.pop("gradnorm_alpha", 1.5))
     lr = float(opts.pop("gradnorm_lr", 0.025))
+    # a model passing **options on (hsi-single-task) names the class that takes them
+    check_options(getattr(cls, "model_name", cls.__name__),
+                  getattr(cls, "options_of", cls), opts)
     model = cls(tasks, **opts)
     if weighting != "equal":
         attach(model, weighting, alpha=alpha, lr=lr)

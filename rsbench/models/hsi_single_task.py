@@ -16,6 +16,8 @@ from rsbench.models.hsi_mtl import HsiMtl
 class HsiSingleTask(HsiModel):
     """A ModuleDict of independent ``HsiMtl`` networks, each built for one task."""
 
+    options_of = HsiMtl  # its options are HsiMtl's
+
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, **options):
         super().__init__(tasks, in_channels, options.get("per_pixel", False))
         self.nets = nn.ModuleDict({t.name: HsiMtl([t], in_channels=in_channels, **options)
