@@ -88,11 +88,18 @@ def _parse_seeds(ctx, param, values) -> list[int]:
               "method is named MODEL+WEIGHTING when it differs from the benchmark's.")
 @click.option("--gradnorm-alpha", type=click.FloatRange(min=0), default=None,
               help="GradNorm's restoring-force strength alpha (default 1.5).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override any benchmark setting (repeatable): a dotted key of the config "
+                   "(rsbench/configs/BENCHMARK.json, copied to each run's config.json), a JSON "
+                   "value, e.g. --set model_options.width=16 --set "
+                   "task_types.classification.loss_options.gamma=0 --set "
+                   "scheduler.warmup_epochs=0. The run keeps its method name.")
 def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
         batch_size: int | None, input_size: int | None, lr: float | None, seeds: list[int], device: str,
         amp: bool | None, workers: int | None, out: str, resume: bool,
         max_train_batches: int | None, weights: str | None, from_run: str | None,
-        frozen: bool, weighting: str | None, gradnorm_alpha: float | None) -> None:
+        frozen: bool, weighting: str | None, gradnorm_alpha: float | None,
+        settings: tuple[str, ...]) -> None:
     """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
     transfer-eurosat, taiga, taiga-pixel, taiga-cs, taiga-focal-nw), writing OUT/BENCHMARK/METHOD/SEED/ with config.json, history.csv,
     checkpoint.pt (every epoch), confusion PNGs, run.log and, last, metrics.json.
@@ -107,9 +114,10 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
       rsbench run transfer-eurosat --model mtln --data eurosat-t --from runs/msc/mtln/0
       torchrun --nproc-per-node 4 -m rsbench run msc --model mtln --data msc
       rsbench run taiga --model hsi-mtl --data taiga --weighting gradnorm --seed 0 1 2
+      rsbench run taiga --model hsi-mtl --data taiga --set model_options.width=16
     """
     from rsbench.errors import UsageError
-    from rsbench.training.config import load_benchmark
+    from rsbench.training.config import apply_settings, load_benchmark
     from rsbench.training.runner import RunRequest, run_benchmark
 
     if frozen and not (from_run or weights):
@@ -126,6 +134,8 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         if options.get("weighting", "equal") != default or gradnorm_alpha is not None:
             cfg["method_suffix"] = f"+{options.get('weighting', 'equal')}" + (
                 f"{gradnorm_alpha:g}" if gradnorm_alpha is not None else "")
+    if settings:
+        cfg["settings"] = apply_settings(cfg, settings)  # checked again on --resume
     if from_run and not cfg.get("transfer"):
         raise UsageError(f"--from is for the transfer benchmarks; {benchmark!r} is not one")
     if workers is None:

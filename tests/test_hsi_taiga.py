@@ -194,3 +194,42 @@ def test_class_map_with_other_data_is_a_one_line_error(taiga: str, tmp_path) -> 
     _fake_run(tmp_path / "run", taiga, 6)  # trained on 6 bands, the dataset has 8
     with pytest.raises(InputError, match="give --data the dataset it was trained on"):
         write_maps(tmp_path / "run", taiga, out=tmp_path / "maps", size=12)
+
+
+def test_set_overrides_any_benchmark_setting() -> None:
+    from rsbench.errors import UsageError
+    from rsbench.training.config import apply_settings
+
+    cfg = load_benchmark("taiga")
+    applied = apply_settings(cfg, ["model_options.width=16", "model_options.rates=[2,4]",
+                                   "task_types.classification.loss_options.gamma=0",
+                                   "augment.hflip=false", "task_options.basal_area.loss_options"
+                                   ".loss=mse", "scheduler.warmup_epochs=1"])
+    assert cfg["model_options"] == {"weighting": "uncertainty", "width": 16, "rates": [2, 4]}
+    assert cfg["task_types"]["classification"]["loss_options"]["gamma"] == 0
+    assert cfg["task_types"]["classification"]["loss_options"]["alpha"] == 0.25  # untouched
+    assert cfg["augment"] == {"hflip": False, "vflip": True}
+    assert cfg["task_options"]["basal_area"]["loss_options"]["loss"] == "mse"
+    assert cfg["scheduler"]["warmup_epochs"] == 1 and applied["scheduler.warmup_epochs"] == 1
+    for bad, msg in (("widht=3", "no key 'widht'"), ("model_options", "KEY=VALUE"),
+                     ("optimizer.lr.x=1", "not a group")):
+        with pytest.raises(UsageError, match=msg):
+            apply_settings(cfg, [bad])
+
+
+@pytest.mark.slow
+def test_cli_set_reaches_the_model_and_guards_resume(taiga: str, tmp_path, capsys) -> None:
+    from rsbench.cli.main import main
+
+    args = ["-q", "run", "taiga", "--model", "hsi-mtl", "--data", taiga, "--batch-size", "16",
+            "--max-train-batches", "1", "--device", "cpu", "--workers", "0",
+            "--out", str(tmp_path)]
+    assert main([*args, "--epochs", "1", "--set", "model_options.width=4"]) == 0
+    run = tmp_path / "taiga" / "hsi-mtl" / "0"
+    state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
+    assert state["stem.0.weight"].shape[0] == 4
+    assert json.loads((run / "config.json").read_text())["settings"] == {
+        "model_options.width": 4}
+    # resuming without the same --set would rebuild a full-width model: refused in one line
+    assert main([*args, "--epochs", "2", "--resume"]) != 0
+    assert "started with other settings" in capsys.readouterr().err

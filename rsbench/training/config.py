@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,42 @@ def load_benchmark(name: str, overrides: Mapping[str, Any] | None = None) -> dic
         else:
             cfg[k] = v
     return cfg
+
+
+def apply_settings(cfg: dict, items: Sequence[str]) -> dict[str, Any]:
+    """Apply ``--set KEY=VALUE`` items to ``cfg`` in place; returns them as {key: value}.
+
+    KEY is a dotted path into the config (``model_options.width``,
+    ``task_types.classification.loss_options.gamma``); its first part must be a config key
+    (or ``model_options``), missing inner levels are created. VALUE is read as JSON (numbers,
+    true/false, null, lists, objects) and otherwise kept as a string.
+    """
+    applied: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise UsageError(f"--set {item!r}: write KEY=VALUE with a dotted KEY, e.g. "
+                             "--set model_options.width=16")
+        top = sorted({*cfg, "model_options"} - {"benchmark", "description"})
+        if parts[0] not in top:
+            raise UsageError(f"--set {item!r}: the config has no key {parts[0]!r}; its keys: "
+                             f"{', '.join(top)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = cfg
+        for i, part in enumerate(parts[:-1]):
+            if node.get(part) is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise UsageError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is "
+                                 f"{node[part]!r}, not a group of settings")
+            node = node[part]
+        node[parts[-1]] = value
+        applied[key.strip()] = value
+    return applied
 
 
 def task_settings(cfg: Mapping[str, Any], task: str, task_type: str) -> dict:

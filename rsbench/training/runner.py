@@ -57,7 +57,7 @@ LOG = "run.log"
 # settings that must match for --resume to continue a run
 _RESUME_KEYS = ("benchmark", "model", "method", "backbone", "batch_size", "optimizer",
                 "scheduler", "tasks", "max_train_batches", "input_size", "dataset_name",
-                "from_run", "frozen", "weights")
+                "from_run", "frozen", "weights", "model_options", "settings")
 
 
 @dataclass
