@@ -155,6 +155,24 @@ def test_vgg16_weights_with_four_bands(tmp_path):
     assert torch.all(backbone.state_dict()["features.40.bias"] == values["features.40.bias"])
 
 
+def test_fine_tune_wrn28_4_from_a_local_file(tmp_path):
+    # torchvision has no WRN-28-4 ImageNet weights: mini-MSC's Fine-tune (Table III(b)) needs a
+    # local file of the backbone's own state dict, and every task's network starts from it
+    ref = build_backbone("wrn28_4").state_dict()
+    state = {k: torch.full_like(v, (i % 89) / 100.0) for i, (k, v) in enumerate(ref.items())}
+    path = tmp_path / "wrn28_4.pth"
+    torch.save(state, path)
+    net = build_model("fine-tune", MSC, backbone="wrn28_4", weights=str(path))
+    for task in ("merced", "aid"):
+        loaded = net.networks[task].backbone.state_dict()
+        for key in ("conv1.weight", "groups.2.3.conv2.bias", "bn.running_var"):
+            assert torch.equal(loaded[key], state[key]), key
+    del state["bn.running_var"]
+    torch.save(state, path)
+    with pytest.raises(InputError, match="missing 'bn.running_var'.*rsbench's wrn28_4 backbone"):
+        build_backbone("wrn28_4", weights=str(path))
+
+
 def test_weights_errors_are_plain(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="not found"):
         build_backbone("resnet34", weights=str(tmp_path / "missing.pth"))

@@ -85,18 +85,21 @@ class Backbone(nn.Module):
                                                          or state[k].shape != own[k].shape))
         if missing or wrong:
             bad = (missing or wrong)[0]
+            source = (f"the file torchvision saves for {self.name} (e.g. from "
+                      f"torchvision.models.{self.imagenet_weights})" if self.imagenet_weights
+                      else f"a state dict of rsbench's {self.name} backbone")
             raise InputError(f"{weights}: not a torchvision {self.name} ImageNet state dict "
-                             f"({'missing' if missing else 'wrong shape for'} {bad!r}); pass the "
-                             f"file torchvision saves for {self.name} (e.g. from "
-                             f"torchvision.models.{self.imagenet_weights})")
+                             f"({'missing' if missing else 'wrong shape for'} {bad!r}); pass "
+                             f"{source}")
         self.load_state_dict({k: state[k] for k in own})
 
 
 def _read_imagenet_state(backbone: Backbone, weights: str) -> dict[str, torch.Tensor]:
-    if backbone.imagenet_weights is None:
-        raise UsageError(f"there are no ImageNet weights for {backbone.name}; "
-                         "train it from scratch (leave out --weights)")
     if weights == "imagenet":
+        if backbone.imagenet_weights is None:
+            raise UsageError(f"torchvision has no ImageNet weights for {backbone.name}; pass a "
+                             f"local {backbone.name} state-dict file with --weights PATH (keys "
+                             "as rsbench's backbone), or train from scratch (single-task)")
         enum_name, member = backbone.imagenet_weights.split(".")
         try:
             return getattr(torchvision.models, enum_name)[member].get_state_dict(progress=False)
