@@ -165,6 +165,27 @@ def test_wrong_dataset_kind_is_one_clear_error(psc, tmp_path):
                                                    out=str(tmp_path)))
 
 
+def test_every_benchmark_hint_names_a_real_command_and_its_options():
+    # the wrong-dataset error ends with the benchmark's "build it with `rsbench ...`" hint
+    import re
+
+    import click
+
+    from rsbench.cli.main import cli
+    from rsbench.training.config import available_benchmarks
+
+    ctx = click.Context(cli)
+    for name in available_benchmarks():
+        hint = load_benchmark(name)["dataset"].get("hint", "")
+        m = re.search(r"`rsbench ([a-z-]+)([^`]*)`", hint)
+        assert m, (name, hint)
+        cmd = cli.get_command(ctx, m.group(1))
+        assert cmd is not None, (name, hint)
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        for option in re.findall(r"--[a-z-]+", m.group(2)):
+            assert option in opts, (name, option)
+
+
 def _cli_env() -> dict:
     return {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{PROJECT}", "OMP_NUM_THREADS": "1",
             "RSBENCH_QUIET": "1"}
