@@ -151,5 +151,11 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
             for task, m in metrics["tasks"].items():
                 parts += [f"{task} {k.upper()} {100 * m[k]:.2f}" for k in ("oa", "miou", "pa")
                           if m.get(k) is not None]
+            reg = [m for m in metrics["tasks"].values() if m.get("rmse") is not None]
+            if reg:  # continuous variables (taiga): their means, in normalised units
+                r2 = [m["r2"] for m in reg if m.get("r2") is not None and m["r2"] == m["r2"]]
+                parts.append(f"RMSE {sum(m['rmse'] for m in reg) / len(reg):.4f}"
+                             + (f", R² {sum(r2) / len(r2):.3f}" if r2 else "")
+                             + f" (mean of {len(reg)} continuous)")
             click.echo(f"{metrics['benchmark']} {metrics['method']} seed {seed}: "
                        + ", ".join(parts))
