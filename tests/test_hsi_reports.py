@@ -124,3 +124,13 @@ def test_per_variable_tables_keep_the_papers_row_order(runs: Path) -> None:
     assert labels.index("mean height [m]") < labels.index("leaf area index")
     assert not _row(t, "mean height [m]").cells[0].missing
     assert _row(t, "basal area").cells[0].missing  # no run reports it
+
+
+@pytest.mark.parametrize("name", ["taiga-classification", "taiga-regression",
+                                  "taiga-comparison", "taiga-ablation"])
+def test_paper_flag_says_when_the_paper_kept_no_figures(runs: Path, name: str) -> None:
+    t = build_table(get_table(name), collect_runs(runs), paper=True)
+    assert not any(r.source == "paper" for r in t.rows)
+    assert any("did not survive" in n for n in t.notes)
+    plain = build_table(get_table(name), collect_runs(runs))
+    assert not any("did not survive" in n for n in plain.notes)
