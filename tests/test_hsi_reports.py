@@ -134,3 +134,14 @@ def test_paper_flag_says_when_the_paper_kept_no_figures(runs: Path, name: str) -
     assert any("did not survive" in n for n in t.notes)
     plain = build_table(get_table(name), collect_runs(runs))
     assert not any("did not survive" in n for n in plain.notes)
+
+
+def test_complexity_table_with_paper_has_the_out_of_scope_methods_as_paper_rows(runs) -> None:
+    t = build_table(get_table("taiga-complexity"), collect_runs(runs), paper=True)
+    labels = [r.label for r in t.rows]
+    assert labels.index("MSTNet (paper)") < labels.index("Proposed single-task")
+    mst = _row(t, "MSTNet (paper)")
+    assert mst.source == "paper" and [c.mean for c in mst.cells] == [54.28, 102.46, 2134.92,
+                                                                     93.83]
+    plain = build_table(get_table("taiga-complexity"), collect_runs(runs))
+    assert not any("MSTNet" in r.label for r in plain.rows)
