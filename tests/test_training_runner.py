@@ -159,6 +159,28 @@ def test_resume_refuses_other_settings_and_finished_runs(msc, tmp_path):
     assert (tmp_path / "mini-msc/tiny/0/metrics.previous.json").exists()
 
 
+def test_a_model_that_cannot_be_built_leaves_no_run_folder(msc, tmp_path):
+    out = tmp_path / "runs"
+    with pytest.raises(UsageError, match="unknown model 'nope'"):
+        run_benchmark(_cfg("mini-msc", epochs=1), RunRequest(model="nope", data=str(msc),
+                                                             out=str(out)))
+    with pytest.raises(InputError, match="missing.pth does not exist"):
+        run_benchmark(_cfg("mini-msc", epochs=1), RunRequest(
+            model="fine-tune", data=str(msc), out=str(out), weights=str(tmp_path / "missing.pth")))
+    assert not out.exists()  # `rsbench report` would list such folders as unfinished runs
+    # a finished run that cannot be rebuilt for --resume keeps its final metrics
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    req = RunRequest(model="tiny", data=str(msc), out=str(out), max_train_batches=1,
+                     weights=str(weights))
+    run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    weights.unlink()
+    req.resume = True
+    with pytest.raises(InputError, match="does not exist"):
+        run_benchmark(_cfg("mini-msc", epochs=2, batch_size=8), req)
+    assert (out / "mini-msc/tiny/0/metrics.json").exists()
+
+
 def test_wrong_dataset_kind_is_one_clear_error(psc, tmp_path):
     with pytest.raises(InputError, match=r"holds a 'psc5' dataset but benchmark 'mini-msc'"):
         run_benchmark(_cfg("mini-msc"), RunRequest(model="tiny", data=str(psc),

@@ -273,6 +273,10 @@ class Run:
         if self.req.from_run:
             base = json.loads((Path(self.req.from_run) / CONFIG_FILE).read_text())["model"] \
                 if (Path(self.req.from_run) / CONFIG_FILE).exists() else self.req.model
+            if base != self.req.model:
+                raise UsageError(f"--from {self.req.from_run} is a {base!r} run, not "
+                                 f"{self.req.model!r}; pass --model {base} (the run's model is "
+                                 "the one transferred)")
             return f"{base}-{'frozen' if self.req.frozen else 'transfer'}"
         name = f"{self.req.model}-frozen" if self.req.frozen else self.req.model
         return name + self.cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
@@ -354,14 +358,6 @@ class Run:
                 state = self._prepare_folder(conf)
             except UsageError as exc:
                 error = str(exc)
-            else:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                if (self.dir / METRICS_FILE).exists():
-                    # training further: the old metrics are no longer the final ones
-                    os.replace(self.dir / METRICS_FILE, self.dir / "metrics.previous.json")
-                atomic_write_text(self.dir / CONFIG_FILE, json.dumps(conf, indent=2,
-                                                                 default=json_default))
-                self.log = Logger(self.dir / LOG, True)
         error = broadcast_object(error, self.dist)
         if error:
             raise UsageError(error)
@@ -369,7 +365,17 @@ class Run:
             state = ckpt.load_checkpoint(self.dir / CHECKPOINT)
 
         seed_everything(self.req.seed)
+        # built before the run folder is touched: a model that cannot be built (unknown name,
+        # bad --weights, unusable --from run) leaves no stray folder and no moved metrics
         model = self.build_model().to(self.device)
+        if self.dist.main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if (self.dir / METRICS_FILE).exists():
+                # training further: the old metrics are no longer the final ones
+                os.replace(self.dir / METRICS_FILE, self.dir / "metrics.previous.json")
+            atomic_write_text(self.dir / CONFIG_FILE, json.dumps(conf, indent=2,
+                                                             default=json_default))
+            self.log = Logger(self.dir / LOG, True)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         params = count_parameters(model)
