@@ -9,7 +9,7 @@ import pytest
 import torch
 import training_fixtures as tf
 
-from rsbench.errors import InputError
+from rsbench.errors import InputError, UsageError
 from rsbench.training.config import load_benchmark
 from rsbench.training.runner import RunRequest, run_benchmark
 
@@ -82,3 +82,20 @@ def test_frozen_imagenet_probe_trains_only_the_head(data, tmp_path):
     m = _run("transfer-eurosat", data["eurosat"], tmp_path, model="tiny", frozen=True)
     assert m["method"] == "tiny-frozen"
     assert m["parameters"]["trainable"] == 8 * 3 + 3  # the tiny model's linear head
+
+
+def test_transfer_from_runs_without_a_shared_branch_or_of_another_model(data, tmp_path):
+    _run("mini-msc", data["msc"], tmp_path / "src", model="single-task")
+    run = tmp_path / "src" / "mini-msc" / "single-task" / "0"
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match="is a 'single-task' run, not 'mtln'; pass --model "
+                                         "single-task"):
+        _run("transfer-eurosat", data["eurosat"], out, from_run=str(run))
+    with pytest.raises(UsageError, match="'single-task' run has no shared branch"):
+        _run("transfer-eurosat", data["eurosat"], out, model="single-task", from_run=str(run))
+    # a fine-tune run is rebuilt from its checkpoint alone: no ImageNet file, no download
+    conf = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**conf, "model": "fine-tune"}))
+    with pytest.raises(UsageError, match="'fine-tune' run has no shared branch"):
+        _run("transfer-eurosat", data["eurosat"], out, model="fine-tune", from_run=str(run))
+    assert not out.exists()

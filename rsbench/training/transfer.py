@@ -42,9 +42,10 @@ def keep_frozen_bn_eval(model: nn.Module) -> None:
                 m.eval()
 
 
-def _add_task(model: nn.Module, info, **options) -> None:
+def _add_task(model: nn.Module, info, run: Path, name: str, **options) -> None:
     if not hasattr(model, "add_task"):
-        raise UsageError(f"model {type(model).__name__} cannot take a new task (no add_task)")
+        raise UsageError(f"--from {run}: a {name!r} run has no shared branch to transfer to a new "
+                         "task; start from an mtln run (or shared-specific, uncertainty)")
     accepted = inspect.signature(model.add_task).parameters
     model.add_task(info, **{k: v for k, v in options.items() if k in accepted})
 
@@ -65,7 +66,10 @@ def model_from_run(run: str | Path, infos: Sequence, *, frozen: bool,
     old = [TaskInfo(*t) for t in conf["task_infos"]]
     options = {"backbone": conf["backbone"]} if conf.get("backbone") else {}
     options.update(conf.get("model_options", {}))
-    model = build_model(conf["model"], old, **options)
+    # the checkpoint holds every weight: fine-tune's networks are built as single-task's, so
+    # its ImageNet file is neither needed nor downloaded
+    name = "single-task" if conf["model"] == "fine-tune" else conf["model"]
+    model = build_model(name, old, **options)
     state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["model"]
     model.load_state_dict(state)
     if init_branch and init_branch not in conf["tasks"]:
@@ -73,9 +77,9 @@ def model_from_run(run: str | Path, infos: Sequence, *, frozen: bool,
     before = {id(p) for p in model.parameters()}
     for info in infos:
         if frozen:
-            _add_task(model, info, attention=False)
+            _add_task(model, info, run, conf["model"], attention=False)
         else:
-            _add_task(model, info, init_from=init_branch)
+            _add_task(model, info, run, conf["model"], init_from=init_branch)
     # only the new task's parameters learn: its branch (if any) and its classifier
     for p in model.parameters():
         p.requires_grad_(id(p) not in before)
