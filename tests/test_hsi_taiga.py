@@ -234,3 +234,16 @@ def test_cli_set_reaches_the_model_and_guards_resume(taiga: str, tmp_path, capsy
     # resuming without the same --set would rebuild a full-width model: refused in one line
     assert main([*args, "--epochs", "2", "--resume"]) != 0
     assert "started with other settings" in capsys.readouterr().err
+
+
+def test_a_folder_that_is_no_dataset_names_the_benchmarks_builder(tmp_path) -> None:
+    from rsbench.errors import InputError
+    from rsbench.training.config import load_benchmark
+    from rsbench.training.runner import RunRequest, run_benchmark
+
+    raw = tmp_path / "TAIGA"
+    raw.mkdir()
+    with pytest.raises(InputError, match=r"no dataset\.json\); build it with `rsbench build-taiga`"):
+        run_benchmark(load_benchmark("taiga"), RunRequest(model="hsi-mtl", data=str(raw),
+                                                          out=str(tmp_path / "runs")))
+    assert not (tmp_path / "runs").exists()

@@ -476,8 +476,12 @@ def write_footprints(path: Path, frames: Any) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def read_manifest(path: str | os.PathLike) -> dict:
-    """The manifest of a finished dataset, or a clear error for anything else."""
+def read_manifest(path: str | os.PathLike, hint: str | None = None) -> dict:
+    """The manifest of a finished dataset, or a clear error for anything else.
+
+    ``hint`` says how to build the dataset the caller expects (e.g. "build it with
+    `rsbench build-taiga`"); it replaces the generic suggestion for a folder with no manifest.
+    """
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root} does not exist; give the folder a builder wrote with --out")
@@ -490,8 +494,8 @@ def read_manifest(path: str | os.PathLike) -> dict:
                 f"{root} is an unfinished build (no {MANIFEST}); rerun the builder with "
                 "--resume to finish it"
             )
-        raise InputError(f"{root} is not an rsbench dataset (no {MANIFEST}); build one first, "
-                         "e.g. `rsbench build-psc`")
+        raise InputError(f"{root} is not an rsbench dataset (no {MANIFEST}); "
+                         + (hint or "build one first, e.g. `rsbench build-psc`"))
     try:
         manifest = json.loads(mf.read_text())
     except json.JSONDecodeError as exc:
@@ -510,9 +514,9 @@ class Dataset:
     """A finished dataset folder: manifest, index, memory-mapped arrays and sample access."""
 
     def __init__(self, path: str | os.PathLike, *, manifest: dict | None = None,
-                 index: pd.DataFrame | None = None):
+                 index: pd.DataFrame | None = None, hint: str | None = None):
         self.root = Path(path)
-        self.manifest = manifest if manifest is not None else read_manifest(self.root)
+        self.manifest = manifest if manifest is not None else read_manifest(self.root, hint)
         self._index = index
         self._arrays: dict[str, np.ndarray] = {}
 
@@ -607,6 +611,7 @@ def format_count_table(task: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def open_dataset(path: str | os.PathLike) -> Dataset:
-    """Open a finished rsbench dataset folder (refuses unfinished or foreign folders)."""
-    return Dataset(path)
+def open_dataset(path: str | os.PathLike, hint: str | None = None) -> Dataset:
+    """Open a finished rsbench dataset folder (refuses unfinished or foreign folders);
+    ``hint`` tells the user how to build the expected dataset when ``path`` is not one."""
+    return Dataset(path, hint=hint)

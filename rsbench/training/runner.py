@@ -259,7 +259,7 @@ class Run:
         self.device = pick_device(req.device, self.dist)
         self.amp = amp_dtype(self.device, req.amp)
         self.channels_last = self.device.type == "cuda"
-        self.data = open_dataset(req.data)
+        self.data = open_dataset(req.data, hint=(cfg.get("dataset") or {}).get("hint"))
         self.tasks = check_dataset(self.data, self.cfg, req.data)
         self.groups = _task_groups(self.data, self.tasks)
         self.types = {t: self.data.task(t)["type"] for t in self.tasks}
