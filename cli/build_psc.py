@@ -12,7 +12,8 @@ from rsbench.cli.options import workers_option
               "release or the GID-15 repackaging).")
 @click.option("--gid-mtl", "gid_mtl", type=click.Path(), help="Published GID-MTL5/GID-MTL15 "
               "patches to import instead of building from GID.")
-@click.option("--classes", type=click.IntRange(), required=True,
+@click.option("--classes", type=click.Choice(["5", "15"]), callback=lambda c, p, v: None if v is None else int(v),
+              required=True,
               help="Class scheme: 5 (PSC5) or 15 (PSC15).")
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
 @click.option("--size", type=int, default=224, show_default=True, help="Patch size in pixels.")

@@ -278,7 +278,7 @@ def test_bad_classes_and_finished_out(one_pair, tmp_path, capsys):
     gid_root, _, _ = one_pair
     code, err = run_cli(["build-psc", "--gid", str(gid_root), "--classes", "7", "--out",
                          str(tmp_path / "o")], capsys)
-    assert_clean_failure(code, err, tmp_path / "o", 2, "--classes must be 5 or 15")
+    assert_clean_failure(code, err, tmp_path / "o", 2, "'7' is not one of '5', '15'")
     assert run_cli(psc_args(gid_root, tmp_path / "o", "--max-off-palette", "0.5"), capsys)[0] == 0
     code, err = run_cli(psc_args(gid_root, tmp_path / "o"), capsys)
     assert code == 2 and "already holds a finished dataset" in err

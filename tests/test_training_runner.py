@@ -300,3 +300,18 @@ def test_cli_fine_tune_offline_without_weights_is_one_line(msc, tmp_path, capsys
     assert code == 2 and err.count("\n") == 0, err
     assert "could not download torchvision's ImageNet weights" in err and "--weights PATH" in err
     assert not (tmp_path / "runs" / "mini-msc" / "fine-tune" / "0" / "metrics.json").exists()
+
+
+def test_pretrained_weights_on_another_model_get_their_own_method_name(msc, tmp_path, capsys):
+    from rsbench.cli.main import main
+
+    weights = _fake_resnet34_file(tmp_path / "resnet34.pth")
+    code = main(["--quiet", "run", "mini-msc", "--model", "shared-specific", "--data", str(msc),
+                 "--backbone", "resnet34", "--weights", str(weights), "--input-size", "0",
+                 "--epochs", "1", "--batch-size", "4", "--max-train-batches", "1",
+                 "--workers", "0", "--out", str(tmp_path / "runs")])
+    assert code == 0, capsys.readouterr().err
+    # kept apart from the from-scratch shared-specific row of the report
+    assert (tmp_path / "runs" / "mini-msc" / "shared-specific+pretrained" / "0" /
+            "metrics.json").exists()
+    assert not (tmp_path / "runs" / "mini-msc" / "shared-specific").exists()

@@ -279,6 +279,8 @@ class Run:
                                  "the one transferred)")
             return f"{base}-{'frozen' if self.req.frozen else 'transfer'}"
         name = f"{self.req.model}-frozen" if self.req.frozen else self.req.model
+        if self.req.weights and self.req.model != "fine-tune":
+            name += "+pretrained"  # not the paper's from-scratch method: its own table row
         return name + self.cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
 
     def resolved_config(self) -> dict:
