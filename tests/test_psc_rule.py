@@ -40,8 +40,23 @@ def test_window_counts_match_a_direct_count():
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 7, size=(8, 37)).astype(np.uint8)
     # uint8 tiles take the fast uint16 path; wider codes and overlapping windows the general one
-    for arr, stride in ((codes, 8), (codes, 5), (codes, 3), (codes.astype(np.int32), 8)):
-        counts = window_counts(arr, 8, stride, 7)
+    scratch = np.full(codes.size, -1, dtype=np.intp)  # reused buffer, stale content
+    for arr, stride, buf in ((codes, 8, None), (codes, 8, scratch), (codes, 8, scratch),
+                             (codes, 5, None), (codes, 3, None),
+                             (codes.astype(np.int32), 8, None)):
+        counts = window_counts(arr, 8, stride, 7, scratch=buf)
         starts = range(0, 37 - 8 + 1, stride)
         expected = [np.bincount(codes[:, s:s + 8].ravel(), minlength=7) for s in starts]
         assert np.array_equal(counts, np.array(expected))
+
+
+def test_pack_rgb_codes_with_and_without_a_reused_buffer():
+    from rsbench.datasets.gid import pack_rgb, rgb_code
+
+    rng = np.random.default_rng(1)
+    buf = np.zeros((5, 6), dtype=np.uint32)
+    for _ in range(2):  # the second pass overwrites the buffer's earlier codes
+        rgb = rng.integers(0, 256, size=(3, 5, 6)).astype(np.uint8)
+        expected = rgb_code(rgb[0], rgb[1], rgb[2])
+        assert np.array_equal(pack_rgb(rgb), expected)
+        assert pack_rgb(rgb, out=buf) is buf and np.array_equal(buf, expected)

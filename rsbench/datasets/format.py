@@ -41,12 +41,15 @@ FOOTPRINTS = "footprints.gpkg"
 PREVIEW = "preview"
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 8 << 20) -> str:
-    """SHA-256 of a file, read in chunks so memory stays bounded."""
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks into one reused buffer (bounded memory, no per-chunk
+    allocations)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 

@@ -69,12 +69,20 @@ def rgb_code(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (r.astype(np.uint32) << 16) | (g.astype(np.uint32) << 8) | b.astype(np.uint32)
 
 
-def pack_rgb(rgb: np.ndarray) -> np.ndarray:
-    """(3, H, W) uint8 → (H, W) uint32 codes, via a little-endian byte view (no wide temporaries)."""
+def pack_rgb(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(3, H, W) uint8 → (H, W) uint32 codes, via a little-endian byte view (no wide temporaries).
+
+    ``out``: a reusable (H, W) uint32 buffer whose high bytes are zero (e.g. from ``np.zeros``).
+    """
     h, w = rgb.shape[1:]
-    buf = np.zeros((h, w, 4), dtype=np.uint8)
-    buf[..., 0], buf[..., 1], buf[..., 2] = rgb[2], rgb[1], rgb[0]
-    return buf.view("<u4")[..., 0]
+    if out is None:
+        out = np.zeros((h, w), dtype=np.uint32)
+    buf = out.view(np.uint8).reshape(h, w, 4)
+    if np.little_endian:
+        buf[..., 0], buf[..., 1], buf[..., 2] = rgb[2], rgb[1], rgb[0]
+    else:
+        buf[..., 3], buf[..., 2], buf[..., 1] = rgb[2], rgb[1], rgb[0]
+    return out
 
 
 def code_to_rgb(code: int) -> tuple[int, int, int]:

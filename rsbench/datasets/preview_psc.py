@@ -26,6 +26,14 @@ def ordered_splits(counts: dict) -> list[str]:
     return sorted(counts, key=lambda s: (order.get(s, 3), s))
 
 
+def compact_number(value: float) -> str:
+    """12345678 -> '12.3M', 4321 -> '4321': short bar labels that do not overlap."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e5, "k")):
+        if abs(value) >= limit:
+            return f"{value / (limit if suffix != 'k' else 1e3):.3g}{suffix}"
+    return f"{value:g}"
+
+
 def plot_class_counts(task: dict, title: str, path: Path, ylabel: str = "patches") -> None:
     """Grouped bars: one group per class, one bar per split, with the task's class colours."""
     counts = task.get("counts", {})
@@ -39,12 +47,15 @@ def plot_class_counts(task: dict, title: str, path: Path, ylabel: str = "patches
         vals = [counts[split].get(c, 0) for c in classes]
         bars = ax.bar(x + k * width - 0.4 + width / 2, vals, width, label=split,
                       edgecolor="black", linewidth=0.5, color=SPLIT_COLORS.get(split))
-        ax.bar_label(bars, fontsize=7)
+        ax.bar_label(bars, labels=[compact_number(v) for v in vals], fontsize=7)
     ax.set_xticks(x, classes, rotation=40, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
+    # fixed margins sized for rotated class names: tight_layout would render the figure twice
+    longest = max((len(c) for c in classes), default=1)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.9,
+                        bottom=min(0.4, 0.06 + 0.011 * longest))
     fig.savefig(path)
 
 

@@ -14,18 +14,30 @@ MOSTLY_UNLABELLED = "mostly_unlabelled"
 NO_MAJORITY = "no_majority"
 
 
-def window_counts(codes: np.ndarray, size: int, stride: int, n_codes: int) -> np.ndarray:
-    """Per-window code histograms for one strip of ``size`` rows: (n_windows, n_codes)."""
+def window_counts(codes: np.ndarray, size: int, stride: int, n_codes: int,
+                  scratch: np.ndarray | None = None) -> np.ndarray:
+    """Per-window code histograms for one strip of ``size`` rows: (n_windows, n_codes).
+
+    ``scratch``: an optional reusable intp buffer of at least ``codes.size`` elements (saves
+    a large temporary).
+    """
     cols = codes.shape[1]
     starts = np.arange(0, cols - size + 1, stride)
     if len(starts) == 0:
         return np.zeros((0, n_codes), dtype=np.int64)
     nbins = len(starts) * n_codes
-    if stride == size and nbins <= np.iinfo(np.uint16).max and codes.dtype == np.uint8:
-        # tiled windows: add each column's window offset in uint16 and count once (no
-        # transposed copy, no int64 temporaries)
-        win = (np.arange(len(starts) * size, dtype=np.uint16) // size) * np.uint16(n_codes)
-        flat = codes[:, : len(starts) * size] + win
+    if stride == size and codes.dtype == np.uint8:
+        # tiled windows: add each column's window offset and count once (no transposed copy)
+        n = len(starts) * size
+        win = (np.arange(n, dtype=np.intp) // size) * n_codes
+        rows = codes.shape[0]
+        if scratch is not None and scratch.size >= rows * n and scratch.dtype == np.intp:
+            out = scratch.reshape(-1)[: rows * n].reshape(rows, n)  # contiguous: ravel is free
+            flat = np.add(codes[:, :n], win, out=out, casting="unsafe")
+        elif nbins <= np.iinfo(np.uint16).max:
+            flat = codes[:, :n] + win.astype(np.uint16)
+        else:
+            flat = codes[:, :n] + win
         return np.bincount(flat.ravel(), minlength=nbins).reshape(len(starts), n_codes)
     if stride == size:
         blocks = codes[:, : len(starts) * size].reshape(size, len(starts), size)
