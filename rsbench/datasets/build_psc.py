@@ -237,22 +237,28 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
             load = _StripLoader(pair, img, lab, opts)
             npix = size * size
             pixels = np.empty((size, width, img.count), dtype=np.uint8)
+            image_batch = np.empty((len(starts), size, size, img.count), dtype=np.uint8)
+            mask_batch = np.empty((len(starts), size, size), dtype=np.uint8)
             for strip in _strips_ahead(load, list(range(0, height - size + 1, step))):
                 if not len(strip.keep):
                     continue
                 image = load.read_image(strip.r0, pixels)
                 counts = strip.counts
-                for j in strip.keep:
-                    c0 = int(starts[j])
-                    row = {
-                        "task": "psc", "image_id": pair.stem, "source": image_rel,
-                        "label_source": label_rel, "row_off": strip.r0, "col_off": c0,
-                        "height": size, "width": size, "label": int(strip.scene[j]),
-                        "labelled_fraction": float(counts[j, 1:].sum() / npix),
-                        "class_fractions": (counts[j] / npix).astype(np.float32).tolist(),
-                    }
-                    writer.append(row, image=image[:, c0:c0 + size],
-                                  mask=strip.mask[:, c0:c0 + size])
+                cols = starts[strip.keep].tolist()
+                fractions = (counts[strip.keep] / npix).astype(np.float32)
+                labelled = counts[strip.keep, 1:].sum(axis=1) / npix
+                rows = [{
+                    "task": "psc", "image_id": pair.stem, "source": image_rel,
+                    "label_source": label_rel, "row_off": strip.r0, "col_off": c0,
+                    "height": size, "width": size, "label": int(strip.scene[j]),
+                    "labelled_fraction": float(lf), "class_fractions": fr,
+                } for j, c0, lf, fr in zip(strip.keep, cols, labelled, fractions.tolist())]
+                # one batch per strip, gathered into reused buffers: one write per array
+                for i, c0 in enumerate(cols):
+                    image_batch[i] = image[:, c0:c0 + size]
+                    mask_batch[i] = strip.mask[:, c0:c0 + size]
+                writer.append_many(rows, image=image_batch[:len(cols)],
+                                   mask=mask_batch[:len(cols)])
             skipped, off_colors, off_pixels = load.skipped, load.off_colors, load.off_pixels
             total = height * width
             if off_pixels > opts.max_off_palette * total:

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,20 +109,26 @@ class PartWriter:
 
     def append(self, row: Mapping[str, Any], **arrays: np.ndarray) -> None:
         """Add one sample: its index row and one array per name (all samples same shape)."""
+        self.append_many([row], **{name: np.asarray(arr)[None] for name, arr in arrays.items()})
+
+    def append_many(self, rows: Sequence[Mapping[str, Any]], **arrays: np.ndarray) -> None:
+        """Add ``len(rows)`` samples at once: each array holds them stacked on axis 0."""
         for name, arr in arrays.items():
             arr = np.ascontiguousarray(arr)
+            if arr.shape[0] != len(rows):
+                raise ValueError(f"array {name!r}: {arr.shape[0]} samples for {len(rows)} rows")
             meta = self._meta.get(name)
             if meta is None:
-                self._meta[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape)}
+                self._meta[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape[1:])}
                 self._files[name] = open(self.tmp_dir / f"{name}.bin", "wb")  # noqa: SIM115
-            elif list(arr.shape) != meta["shape"] or arr.dtype.str != meta["dtype"]:
+            elif list(arr.shape[1:]) != meta["shape"] or arr.dtype.str != meta["dtype"]:
                 raise ValueError(
-                    f"array {name!r}: sample of shape {arr.shape} {arr.dtype} after "
+                    f"array {name!r}: sample of shape {arr.shape[1:]} {arr.dtype} after "
                     f"{meta['shape']} {meta['dtype']}"
                 )
             self._files[name].write(memoryview(arr.reshape(-1)))
-        self._rows.append(dict(row))
-        self.count += 1
+        self._rows.extend(dict(r) for r in rows)
+        self.count += len(rows)
 
     def close(self, info: Mapping[str, Any] | None = None) -> None:
         """Finish the part atomically; ``info`` is per-source metadata kept for the manifest."""
@@ -299,21 +306,14 @@ class DatasetWriter:
         index = index.reset_index(drop=True)
         arrays_dir = self.out / ARRAYS
         arrays_dir.mkdir(parents=True, exist_ok=True)
-        array_meta: dict[str, dict] = {}
         names = sorted({n for p in parts for n in p.arrays})
         n = len(index)
-        in_part_order = bool(names) and _whole_parts_in_order(index, parts)
+        part_ids = index["_part"].to_numpy() if "_part" in index.columns else np.zeros(0, int)
+        part_rows = index["_row"].to_numpy() if "_row" in index.columns else np.zeros(0, int)
+        # array metadata first (shapes are known), data later
+        array_meta: dict[str, dict] = {}
         for aname in names:
             meta = next(p.arrays[aname] for p in parts if aname in p.arrays)
-            final = arrays_dir / f"{aname}.npy"
-            tmp = arrays_dir / f"{aname}.npy.tmp"
-            shape = (n, *meta["shape"])
-            if in_part_order:
-                _concatenate_parts(tmp, [p for p in parts if p.count], aname,
-                                   np.dtype(meta["dtype"]), shape)
-            else:
-                _gather_rows(tmp, index, parts, aname, np.dtype(meta["dtype"]), shape)
-            os.replace(tmp, final)
             array_meta[aname] = {"file": f"{ARRAYS}/{aname}.npy", "layout": "sample",
                                  "dtype": np.dtype(meta["dtype"]).name,
                                  "shape": [n, *meta["shape"]]}
@@ -328,14 +328,9 @@ class DatasetWriter:
             for k, v in spec.items():
                 if k not in ("file", "window_columns"):
                     array_meta[aname][k] = v
-        index = index.drop(columns=[c for c in ("_part", "_row") if c in index.columns])
-        if "sample_id" not in index.columns:
-            index.insert(0, "sample_id", np.arange(n))
-        index.to_parquet(self.out / (INDEX + ".tmp"), index=False)
-        os.replace(self.out / (INDEX + ".tmp"), self.out / INDEX)
-
-        if footprints is not None:
-            write_footprints(self.out / FOOTPRINTS, footprints)
+        final_index = index.drop(columns=[c for c in ("_part", "_row") if c in index.columns])
+        if "sample_id" not in final_index.columns:
+            final_index.insert(0, "sample_id", np.arange(n))
 
         tasks = list(tasks)
         manifest = {
@@ -347,25 +342,90 @@ class DatasetWriter:
             "rsbench_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "num_samples": n,
-            "splits": {str(k): int(v) for k, v in index["split"].value_counts().sort_index()
-                       .items()} if n else {},
+            "splits": {str(k): int(v) for k, v in final_index["split"].value_counts()
+                       .sort_index().items()} if n else {},
             "arrays": array_meta,
             "tasks": {t.name: t.to_json() for t in tasks},
             "sources": list(sources),
         }
-        for t in tasks:
-            manifest["tasks"][t.name]["counts"] = (dict((counts or {})[t.name])
-                                                   if t.name in (counts or {})
-                                                   else class_counts(index, t, self.out))
         if extra:
             manifest.update(extra)
+        # counts that need the written arrays (masks without builder-supplied counts) wait
+        pending = [t for t in tasks if t.name not in (counts or {})
+                   and t.type == "segmentation"]
+        for t in tasks:
+            if t.name in (counts or {}):
+                manifest["tasks"][t.name]["counts"] = dict(counts[t.name])
+            elif t not in pending:
+                manifest["tasks"][t.name]["counts"] = class_counts(final_index, t, self.out)
+
+        # previews drawn from the staged parts while the arrays are copied into place (the
+        # copy runs in the kernel, the drawing in Python: they overlap on two cores)
+        drawing = None
         if previews is not None:
             (self.out / PREVIEW).mkdir(exist_ok=True)
-            previews(self.out / PREVIEW, Dataset(self.out, manifest=manifest, index=index))
+            if not pending:
+                view = _StagedDataset(self.out, manifest=manifest, index=final_index,
+                                      parts=parts, part_ids=part_ids, part_rows=part_rows)
+                drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews")
+                drawn = drawing.submit(previews, self.out / PREVIEW, view)
+        try:
+            in_part_order = bool(names) and _whole_parts_in_order(index, parts)
+            for aname in names:
+                meta = array_meta[aname]
+                tmp = arrays_dir / f"{aname}.npy.tmp"
+                shape = tuple(meta["shape"])
+                if in_part_order:
+                    _concatenate_parts(tmp, [p for p in parts if p.count], aname,
+                                       np.dtype(meta["dtype"]), shape)
+                else:
+                    _gather_rows(tmp, index, parts, aname, np.dtype(meta["dtype"]), shape)
+                os.replace(tmp, arrays_dir / f"{aname}.npy")
+            final_index.to_parquet(self.out / (INDEX + ".tmp"), index=False)
+            os.replace(self.out / (INDEX + ".tmp"), self.out / INDEX)
+            if footprints is not None:
+                write_footprints(self.out / FOOTPRINTS, footprints)
+            for t in pending:
+                manifest["tasks"][t.name]["counts"] = class_counts(final_index, t, self.out)
+            if previews is not None and drawing is None:
+                previews(self.out / PREVIEW, Dataset(self.out, manifest=manifest,
+                                                     index=final_index))
+        finally:
+            if drawing is not None:
+                drawing.shutdown(wait=True)
+        if drawing is not None:
+            drawn.result()  # re-raise a failure of the previews here
         atomic_write_text(self.out / MANIFEST, json.dumps(manifest, indent=2,
                                                            default=json_default))
         shutil.rmtree(self.staging, ignore_errors=True)
         return manifest
+
+
+class _StagedDataset:
+    """A :class:`Dataset` stand-in over the staged parts, for previews drawn while the final
+    arrays are still being written: sample arrays are read from the parts' raw files."""
+
+    def __init__(self, root: Path, *, manifest: dict, index: pd.DataFrame,
+                 parts: Sequence[Part], part_ids: np.ndarray, part_rows: np.ndarray):
+        self._final = Dataset(root, manifest=manifest, index=index)
+        self._parts = parts
+        self._part_ids, self._part_rows = part_ids, part_rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._final, name)
+
+    def sample_array(self, name: str, i: int) -> np.ndarray:
+        meta = self._final.manifest["arrays"][name]
+        if meta.get("layout", "sample") != "sample":
+            return self._final.sample_array(name, i)
+        return self._parts[int(self._part_ids[i])].array(name)[int(self._part_rows[i])]
+
+    def array(self, name: str) -> Any:
+        meta = self._final.manifest["arrays"][name]
+        if meta.get("layout", "sample") != "sample":
+            return self._final.array(name)
+        raise RuntimeError(f"previews drawn during finalize must read {name!r} with "
+                           "sample_array(), the final array is still being written")
 
 
 def _whole_parts_in_order(index: pd.DataFrame, parts: Sequence[Part]) -> bool:
