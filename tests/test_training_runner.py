@@ -178,7 +178,7 @@ def test_a_model_that_cannot_be_built_leaves_no_run_folder(msc, tmp_path):
     req.resume = True
     with pytest.raises(InputError, match="does not exist"):
         run_benchmark(_cfg("mini-msc", epochs=2, batch_size=8), req)
-    assert (out / "mini-msc/tiny/0/metrics.json").exists()
+    assert (out / "mini-msc/tiny+pretrained/0/metrics.json").exists()
 
 
 def test_wrong_dataset_kind_is_one_clear_error(psc, tmp_path):
