@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from childproc import timed  # benchmarks/ helper (the script folder is on sys.path)
 
 FLOOR = """
 import sys
@@ -38,17 +39,6 @@ for r0 in range(0, cube.lines, step):
         with open(sys.argv[3], "ab") as f:
             f.write(memoryview(x).cast("B"))
 """
-
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def reader_speed(path: Path, n: int = 2000) -> tuple[float, float]:

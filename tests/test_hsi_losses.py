@@ -138,13 +138,7 @@ def test_gradnorm_lowers_the_weight_of_the_dominant_task() -> None:
     shared, heads, x, targets = _toy()
     gn = GradNorm(["big", "small"], list(shared.parameters()), alpha=1.5, lr=0.05)
     opt = torch.optim.SGD(list(shared.parameters()) + list(heads.parameters()), lr=1e-3)
-    for _ in range(20):
-        z = torch.relu(shared(x))
-        losses = {n: F.mse_loss(h(z).squeeze(1), targets[n]) for n, h in heads.items()}
-        total = gn(losses)
-        opt.zero_grad()
-        total.backward()
-        opt.step()
+    _gradnorm_steps(shared, heads, gn, opt, x, targets, 20)
     w = gn.weights()
     assert w["big"] < 1.0 < w["small"]
     assert w["big"] + w["small"] == pytest.approx(2.0)
