@@ -261,15 +261,21 @@ def _fake_resnet34_file(path: Path) -> Path:
     return path
 
 
-def test_cli_fine_tune_uses_a_local_weights_file_and_native_size(msc, tmp_path, capsys):
+def _one_step_from_weights(model: str, msc: Path, tmp_path: Path, capsys) -> Path:
+    """`rsbench run mini-msc --model MODEL --weights FILE` for one step; returns the weights."""
     from rsbench.cli.main import main
 
     weights = _fake_resnet34_file(tmp_path / "resnet34.pth")
-    code = main(["--quiet", "run", "mini-msc", "--model", "fine-tune", "--data", str(msc),
+    code = main(["--quiet", "run", "mini-msc", "--model", model, "--data", str(msc),
                  "--backbone", "resnet34", "--weights", str(weights), "--input-size", "0",
                  "--epochs", "1", "--batch-size", "4", "--max-train-batches", "1",
                  "--workers", "0", "--out", str(tmp_path / "runs")])
     assert code == 0, capsys.readouterr().err
+    return weights
+
+
+def test_cli_fine_tune_uses_a_local_weights_file_and_native_size(msc, tmp_path, capsys):
+    weights = _one_step_from_weights("fine-tune", msc, tmp_path, capsys)
     run = tmp_path / "runs" / "mini-msc" / "fine-tune" / "0"
     conf = json.loads((run / "config.json").read_text())
     assert conf["input_size"] == 0 and conf["weights"] == str(weights)
@@ -303,14 +309,7 @@ def test_cli_fine_tune_offline_without_weights_is_one_line(msc, tmp_path, capsys
 
 
 def test_pretrained_weights_on_another_model_get_their_own_method_name(msc, tmp_path, capsys):
-    from rsbench.cli.main import main
-
-    weights = _fake_resnet34_file(tmp_path / "resnet34.pth")
-    code = main(["--quiet", "run", "mini-msc", "--model", "shared-specific", "--data", str(msc),
-                 "--backbone", "resnet34", "--weights", str(weights), "--input-size", "0",
-                 "--epochs", "1", "--batch-size", "4", "--max-train-batches", "1",
-                 "--workers", "0", "--out", str(tmp_path / "runs")])
-    assert code == 0, capsys.readouterr().err
+    _one_step_from_weights("shared-specific", msc, tmp_path, capsys)
     # kept apart from the from-scratch shared-specific row of the report
     assert (tmp_path / "runs" / "mini-msc" / "shared-specific+pretrained" / "0" /
             "metrics.json").exists()
