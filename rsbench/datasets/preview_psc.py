@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench.datasets.preview_grid import save_labelled_grid
+
 
 def _figure(**kwargs):
     """A matplotlib Figure on the Agg canvas, without importing pyplot (faster, no GUI state)."""
@@ -89,16 +91,10 @@ def plot_montage(dataset, path: Path, per_class: int = 3, thumb: int = 112) -> N
                 t = _thumb(tile, thumb)
                 y, x = r * cell, (2 * c + j) * cell
                 grid[y:y + t.shape[0], x:x + t.shape[1]] = t
-    fig = _figure(figsize=(grid.shape[1] / 80 + 2, grid.shape[0] / 80 + 0.6), dpi=80)
-    ax = fig.add_axes((0.22, 0.02, 0.76, 0.9))
-    ax.imshow(grid, interpolation="nearest")
     counts = scene.get("counts", {})
-    ax.set_yticks([r * cell + thumb / 2 for r in range(len(present))],
-                  [f"{scene['classes'][k]} ({sum(v.get(scene['classes'][k], 0) for v in counts.values())})"
-                   for k in present], fontsize=9)
-    ax.set_xticks([])
-    ax.set_title("examples per scene class: image | mask", fontsize=10)
-    fig.savefig(path)
+    labels = [f"{scene['classes'][k]} ({sum(v.get(scene['classes'][k], 0) for v in counts.values())})"
+              for k in present]
+    save_labelled_grid(path, grid, labels, "examples per scene class: image | mask", cell)
 
 
 def write_psc_previews(out_dir: Path, dataset) -> None:

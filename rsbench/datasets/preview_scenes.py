@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from rsbench.datasets.format import Dataset
+from rsbench.datasets.preview_grid import save_labelled_grid
 
 THUMB = 72  # pixels per thumbnail side
 GAP = 2
@@ -49,23 +50,11 @@ def montage(ds: Dataset, task: str, per_class: int = 5, image_array: str = "imag
 
 def save_montage(path: Path, ds: Dataset, task: str, per_class: int = 5,
                  image_array: str = "image") -> None:
-    """The montage as a PNG with class names on the left (drawn with Pillow: fast on big grids)."""
-    from PIL import ImageDraw, ImageFont
-
+    """The montage as a PNG with class names on the left."""
     grid, classes = montage(ds, task, per_class, image_array)
-    cell = THUMB + GAP
-    font = ImageFont.load_default(size=13)
-    label_w = 12 + max(int(font.getlength(c)) for c in classes)
-    title_h = 24
-    canvas = Image.new("RGB", (label_w + grid.shape[1], title_h + grid.shape[0]), "white")
-    canvas.paste(Image.fromarray(grid), (label_w, title_h))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((6, 5), f"{ds.name}: task {task}, {len(classes)} classes (train examples first)",
-              fill="black", font=font)
-    for k, name in enumerate(classes):
-        y = title_h + k * cell + THUMB // 2
-        draw.text((label_w - 6, y), name, fill="black", font=font, anchor="rm")
-    canvas.save(path, optimize=False)
+    save_labelled_grid(path, grid, classes,
+                       f"{ds.name}: task {task}, {len(classes)} classes (train examples first)",
+                       THUMB + GAP)
 
 
 def save_count_chart(path: Path, ds: Dataset, task: str) -> None:
