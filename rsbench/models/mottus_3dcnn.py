@@ -18,13 +18,18 @@ from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, check_tasks, make
 
 
+def spectral_depth(bands: int, kernels: Sequence[int]) -> int:
+    """Spectral depth left after unpadded 3-D convolutions with these kernel depths."""
+    return bands - sum(k - 1 for k in kernels)
+
+
 def spectral_kernels(bands: int, reference: Sequence[int], reference_bands: int) -> list[int]:
     """Spectral kernel depths: the reference ones, scaled down when ``bands`` is too small."""
     ks = [int(k) for k in reference]
-    if bands - sum(k - 1 for k in ks) >= 1 and bands >= reference_bands:
+    if spectral_depth(bands, ks) >= 1 and bands >= reference_bands:
         return ks
     ks = [max(1, k * (bands - 1) // reference_bands) for k in ks]
-    while bands - sum(k - 1 for k in ks) < 1:
+    while spectral_depth(bands, ks) < 1:
         ks = [max(1, k - 1) for k in ks]
     return ks
 
@@ -86,7 +91,7 @@ class Mottus3DCNN(FCTaskModel):
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 32,
                  dropout: float = 0.5, per_pixel: bool = False):
         k1, k2, k3 = spectral_kernels(in_channels, (32, 32, 32), 110)
-        depth = in_channels - (k1 - 1) - (k2 - 1) - (k3 - 1)
+        depth = spectral_depth(in_channels, (k1, k2, k3))
         super().__init__(tasks, in_channels, features=planes * depth, shared=1024,
                          hidden_cls=200, hidden_reg=200, dropout=dropout)
         self.conv1 = nn.Conv3d(1, planes, (k1, 4, 4))

@@ -16,7 +16,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import make
-from rsbench.models.mottus_3dcnn import FCTaskModel, pad_to, spectral_kernels
+from rsbench.models.mottus_3dcnn import FCTaskModel, pad_to, spectral_depth, spectral_kernels
 
 
 class PhamCNN(FCTaskModel):
@@ -25,7 +25,7 @@ class PhamCNN(FCTaskModel):
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 32,
                  dropout: float = 0.5, per_pixel: bool = False):
         k1, k2, k3 = spectral_kernels(in_channels, (54, 32, 32), 118)
-        depth = in_channels - (k1 - 1) - (k2 - 1) - (k3 - 1)
+        depth = spectral_depth(in_channels, (k1, k2, k3))
         super().__init__(tasks, in_channels, features=planes * depth, shared=512,
                          hidden_cls=300, hidden_reg=200, dropout=dropout)
         p4 = planes * 4

@@ -29,20 +29,21 @@ def cross_entropy(ignore_index: int | None = None, label_smoothing: float = 0.0,
     return loss
 
 
-def mse(**_: Any) -> Loss:
+def _finite_targets_only(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Loss:
+    """A regression loss over the samples whose target is finite (NaN = no label)."""
     def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.reshape(output.shape).float()
         ok = torch.isfinite(target)
-        return F.mse_loss(output.float()[ok], target[ok])
+        return fn(output.float()[ok], target[ok])
     return loss
+
+
+def mse(**_: Any) -> Loss:
+    return _finite_targets_only(F.mse_loss)
 
 
 def l1(**_: Any) -> Loss:
-    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        target = target.reshape(output.shape).float()
-        ok = torch.isfinite(target)
-        return F.l1_loss(output.float()[ok], target[ok])
-    return loss
+    return _finite_targets_only(F.l1_loss)
 
 
 LOSSES: dict[str, Callable[..., Loss]] = {"cross_entropy": cross_entropy, "mse": mse, "l1": l1}
