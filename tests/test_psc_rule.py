@@ -39,7 +39,7 @@ def test_mostly_unlabelled_patch_is_skipped():
 def test_window_counts_match_a_direct_count():
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 7, size=(8, 37)).astype(np.uint8)
-    # uint8 tiles take the fast uint16 path; wider codes and overlapping windows the general one
+    # tiles (with or without a reused buffer, any integer codes) and overlapping windows
     scratch = np.full(codes.size, -1, dtype=np.intp)  # reused buffer, stale content
     for arr, stride, buf in ((codes, 8, None), (codes, 8, scratch), (codes, 8, scratch),
                              (codes, 5, None), (codes, 3, None),

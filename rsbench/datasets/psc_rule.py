@@ -26,25 +26,18 @@ def window_counts(codes: np.ndarray, size: int, stride: int, n_codes: int,
     if len(starts) == 0:
         return np.zeros((0, n_codes), dtype=np.int64)
     nbins = len(starts) * n_codes
-    if stride == size and codes.dtype == np.uint8:
+    if stride == size:
         # tiled windows: add each column's window offset and count once (no transposed copy)
         n = len(starts) * size
         win = (np.arange(n, dtype=np.intp) // size) * n_codes
         rows = codes.shape[0]
+        out = None
         if scratch is not None and scratch.size >= rows * n and scratch.dtype == np.intp:
             out = scratch.reshape(-1)[: rows * n].reshape(rows, n)  # contiguous: ravel is free
-            flat = np.add(codes[:, :n], win, out=out, casting="unsafe")
-        elif nbins <= np.iinfo(np.uint16).max:
-            flat = codes[:, :n] + win.astype(np.uint16)
-        else:
-            flat = codes[:, :n] + win
+        flat = np.add(codes[:, :n], win, out=out, casting="unsafe")
         return np.bincount(flat.ravel(), minlength=nbins).reshape(len(starts), n_codes)
-    if stride == size:
-        blocks = codes[:, : len(starts) * size].reshape(size, len(starts), size)
-        blocks = blocks.transpose(1, 0, 2).reshape(len(starts), -1)
-    else:
-        view = np.lib.stride_tricks.sliding_window_view(codes, (size, size))[0, starts]
-        blocks = view.reshape(len(starts), -1)
+    view = np.lib.stride_tricks.sliding_window_view(codes, (size, size))[0, starts]
+    blocks = view.reshape(len(starts), -1)
     offsets = (np.arange(len(starts), dtype=np.int64) * n_codes)[:, None]
     flat = (blocks.astype(np.int64) + offsets).ravel()
     return np.bincount(flat, minlength=len(starts) * n_codes).reshape(len(starts), n_codes)
