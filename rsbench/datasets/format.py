@@ -365,12 +365,14 @@ class DatasetWriter:
         if previews is not None:
             (self.out / PREVIEW).mkdir(exist_ok=True)
             if not pending:
-                view = _StagedDataset(self.out, manifest=manifest, index=final_index,
-                                      parts=parts, part_ids=part_ids, part_rows=part_rows)
+                view = Dataset(self.out, manifest=manifest, index=final_index)
+                # the final sample arrays are still being written: read rows from the parts
+                view._arrays.update({a: _PartRows(parts, a, part_ids, part_rows)
+                                     for a in names})
                 drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews")
                 drawn = drawing.submit(previews, self.out / PREVIEW, view)
         try:
-            in_part_order = bool(names) and _whole_parts_in_order(index, parts)
+            in_part_order = bool(names) and _whole_parts_in_order(part_ids, part_rows, parts)
             for aname in names:
                 meta = array_meta[aname]
                 tmp = arrays_dir / f"{aname}.npy.tmp"
@@ -379,7 +381,8 @@ class DatasetWriter:
                     _concatenate_parts(tmp, [p for p in parts if p.count], aname,
                                        np.dtype(meta["dtype"]), shape)
                 else:
-                    _gather_rows(tmp, index, parts, aname, np.dtype(meta["dtype"]), shape)
+                    _gather_rows(tmp, part_ids, part_rows, parts, aname,
+                                 np.dtype(meta["dtype"]), shape)
                 os.replace(tmp, arrays_dir / f"{aname}.npy")
             final_index.to_parquet(self.out / (INDEX + ".tmp"), index=False)
             os.replace(self.out / (INDEX + ".tmp"), self.out / INDEX)
@@ -401,39 +404,23 @@ class DatasetWriter:
         return manifest
 
 
-class _StagedDataset:
-    """A :class:`Dataset` stand-in over the staged parts, for previews drawn while the final
-    arrays are still being written: sample arrays are read from the parts' raw files."""
+class _PartRows:
+    """Row ``i`` of a sample array, read from the staged part that holds it."""
 
-    def __init__(self, root: Path, *, manifest: dict, index: pd.DataFrame,
-                 parts: Sequence[Part], part_ids: np.ndarray, part_rows: np.ndarray):
-        self._final = Dataset(root, manifest=manifest, index=index)
-        self._parts = parts
-        self._part_ids, self._part_rows = part_ids, part_rows
+    def __init__(self, parts: Sequence[Part], name: str, part_ids: np.ndarray,
+                 rows: np.ndarray):
+        self.parts, self.name, self.part_ids, self.rows = parts, name, part_ids, rows
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._final, name)
-
-    def sample_array(self, name: str, i: int) -> np.ndarray:
-        meta = self._final.manifest["arrays"][name]
-        if meta.get("layout", "sample") != "sample":
-            return self._final.sample_array(name, i)
-        return self._parts[int(self._part_ids[i])].array(name)[int(self._part_rows[i])]
-
-    def array(self, name: str) -> Any:
-        meta = self._final.manifest["arrays"][name]
-        if meta.get("layout", "sample") != "sample":
-            return self._final.array(name)
-        raise RuntimeError(f"previews drawn during finalize must read {name!r} with "
-                           "sample_array(), the final array is still being written")
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.parts[int(self.part_ids[i])].array(self.name)[int(self.rows[i])]
 
 
-def _whole_parts_in_order(index: pd.DataFrame, parts: Sequence[Part]) -> bool:
-    """True when ``index`` lists every row of every part, part after part, rows in order."""
-    if not len(index) or "_part" not in index.columns:
+def _whole_parts_in_order(part_ids: np.ndarray, rows: np.ndarray,
+                          parts: Sequence[Part]) -> bool:
+    """True when the index rows (``part_ids``, ``rows``) list every row of every part, part
+    after part, rows in order."""
+    if not len(part_ids):
         return False
-    part_ids = index["_part"].to_numpy()
-    rows = index["_row"].to_numpy()
     expect_parts = np.repeat(np.arange(len(parts)), [p.count for p in parts])
     expect_rows = np.concatenate([np.arange(p.count) for p in parts])
     return (len(part_ids) == len(expect_parts) and np.array_equal(part_ids, expect_parts)
@@ -478,13 +465,11 @@ def _copy_file(src, dst, size: int) -> None:
         shutil.copyfileobj(src, dst, 16 << 20)
 
 
-def _gather_rows(tmp: Path, index: pd.DataFrame, parts: Sequence[Part], name: str,
-                 dtype: np.dtype, shape: tuple[int, ...]) -> None:
-    """Write an .npy whose rows are the parts' rows in ``index`` order (any order, subsets)."""
+def _gather_rows(tmp: Path, part_ids: np.ndarray, rows: np.ndarray, parts: Sequence[Part],
+                 name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """Write an .npy whose row i is row ``rows[i]`` of part ``part_ids[i]`` (any order, subsets)."""
     dest = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
     if shape[0]:
-        part_ids = index["_part"].to_numpy()
-        rows = index["_row"].to_numpy()
         for pi, part in enumerate(parts):
             where = np.flatnonzero(part_ids == pi)
             if len(where):
