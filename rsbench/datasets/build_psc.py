@@ -131,9 +131,9 @@ def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
     try:
         if pair.label_kind == "color":
             lab.read((1, 2, 3), window=window, out=scratch.rgb)
-            packed = gid.pack_rgb(scratch.rgb, out=scratch.packed)
-            np.copyto(scratch.index, packed, casting="unsafe")
-            return np.take(decoder.lut, scratch.index, out=scratch.next_codes()), packed
+            codes = decoder.codes(scratch.rgb, packed=scratch.packed, index=scratch.index,
+                                  out=scratch.next_codes())
+            return codes, scratch.packed
         idx = lab.read(1, window=window)
     except RasterioIOError as exc:
         raise InputError(f"{pair.label} is damaged ({exc}); download it again") from None

@@ -104,14 +104,19 @@ class ColorDecoder:
         for k, (r, g, b) in enumerate(class_colors(classes), start=1):
             self.lut[(r << 16) | (g << 8) | b] = k
 
-    def codes(self, rgb: np.ndarray) -> np.ndarray:
-        """``rgb`` as (3, H, W) (rasterio order) → (H, W) uint8 codes."""
-        return np.take(self.lut, pack_rgb(rgb))
+    def codes(self, rgb: np.ndarray, *, packed: np.ndarray | None = None,
+              index: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """``rgb`` as (3, H, W) (rasterio order) → (H, W) uint8 codes.
 
-    @staticmethod
-    def to_mask(codes: np.ndarray, off: int) -> np.ndarray:
-        """Codes → stored mask: off-palette pixels become 0 (unlabelled)."""
-        return np.where(codes == off, 0, codes).astype(np.uint8)
+        ``packed`` (uint32, high bytes zero), ``index`` (intp) and ``out`` (uint8) are optional
+        reusable (H, W) buffers; a strip-by-strip caller passes them so that no large temporary
+        is allocated per strip. ``packed`` then holds the raw colour codes.
+        """
+        packed = pack_rgb(rgb, out=packed)
+        if index is None:
+            return np.take(self.lut, packed, out=out)
+        np.copyto(index, packed, casting="unsafe")
+        return np.take(self.lut, index, out=out)
 
 
 def off_palette_fit(colors: list[tuple[int, int, int]], classes: int) -> bool:
