@@ -184,6 +184,12 @@ def task_infos(data: BuiltDataset, tasks: Sequence[str]) -> list:
     return out
 
 
+def sample_side(data: BuiltDataset, image_array: str) -> int | None:
+    """Height of the stored samples (sample layout), None for raster-layout arrays."""
+    meta = data.manifest["arrays"].get(image_array, {})
+    return int(meta["shape"][1]) if meta.get("layout", "sample") == "sample" else None
+
+
 def in_channels(data: BuiltDataset, image_array: str) -> int:
     """Bands of the image array (sample layout N×H×W[×C], raster layout H×W[×C])."""
     meta = data.manifest["arrays"][image_array]
@@ -405,12 +411,11 @@ class Run:
                      f"({', '.join(self.tasks)}), seed {self.req.seed}, {epochs} epochs, "
                      f"device {self.device}, amp {self.amp}, "
                      f"{params['total'] / 1e6:.2f}M parameters")
-            meta = self.data.manifest["arrays"].get(self.cfg.get("image_array", "image"), {})
+            side = sample_side(self.data, self.cfg.get("image_array", "image"))
             size = self.cfg.get("input_size")
-            shape = meta.get("shape") or [0, 0]
-            if meta.get("layout", "sample") == "sample" and size and shape[1] != size:
-                self.log(f"inputs: {shape[1]}-px images resized to {size} px on the "
-                         f"device (--input-size 0 keeps them as built)")
+            if side and size and side != size:
+                self.log(f"inputs: {side}-px images resized to {size} px on the device "
+                         "(--input-size 0 keeps them as built)")
         step_module: nn.Module = GroupForward(model, self.groups)
         if self.dist.enabled:
             step_module = nn.parallel.DistributedDataParallel(
