@@ -149,8 +149,9 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         if int(os.environ.get("RANK", "0")) == 0:
             parts = []
             for task, m in metrics["tasks"].items():
-                parts += [f"{task} {k.upper()} {100 * m[k]:.2f}" for k in ("oa", "miou", "pa")
-                          if m.get(k) is not None]
+                parts += [f"{task} {label} {100 * m[k]:.2f}" for k, label in
+                          (("oa", "OA"), ("miou", "mIoU"), ("miou_per_image", "mIoU per image"),
+                           ("pa", "PA")) if m.get(k) is not None]
             reg = [m for m in metrics["tasks"].values() if m.get("rmse") is not None]
             if reg:  # continuous variables (taiga): their means, in normalised units
                 r2 = [m["r2"] for m in reg if m.get("r2") is not None and m["r2"] == m["r2"]]

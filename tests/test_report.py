@@ -45,7 +45,8 @@ def runs(tmp_path) -> Path:
                        {t: {"oa": v[seed]} for t, v in per_task.items()}, PARAMS[method])
     _write_run(tmp_path, "msc", "uncertainty", 0, {}, 1, complete=False)  # still training
     _write_run(tmp_path, "psc5", "mtln", 0,
-               {"scene": {"oa": 0.95}, "segmentation": {"miou": 0.34, "pa": 0.76}},
+               {"scene": {"oa": 0.95}, "segmentation": {"miou": 0.34, "miou_per_image": 0.30,
+                                                  "pa": 0.76}},
                34_800_000, {"shared": 15_000_000, "scene_classifier": 1539,
                             "pixel_classifier": 9_000_000, "attention_per_task": 1_800_000,
                             "extractors": 6_000_000, "total": 34_800_000})
@@ -120,8 +121,12 @@ def test_three_formats(runs):
 def test_psc_transfer_and_params_tables(runs):
     rs = collect_runs(runs)
     psc = build_table(get_table("psc5"), rs)
-    assert [c.mean for c in _row(psc, "MTLN").cells] == pytest.approx([34.0, 76.0, 95.0, 34.8])
-    assert "\\multicolumn{2}{c}{Segmentation}" in to_latex(psc)
+    assert [c.label for c in psc.columns][:3] == ["mIoU (dataset)", "mIoU (per image)", "PA"]
+    assert [c.mean for c in _row(psc, "MTLN").cells] == pytest.approx([34.0, 30.0, 76.0, 95.0,
+                                                                       34.8])
+    assert "\\multicolumn{3}{c}{Segmentation}" in to_latex(psc)
+    assert any("pooled pixel accuracies coincide" in n for n in psc.notes)
+    assert not any("Paper rows" in n for n in psc.notes)
     tr = build_table(get_table("transfer"), rs, paper=True)
     ours = _row(tr, "Pre-train MTLN + fine-tuning (ours)")
     assert ours.cells[0].missing and ours.cells[1].mean == pytest.approx(86.12)
@@ -133,6 +138,16 @@ def test_psc_transfer_and_params_tables(runs):
     assert all(c.missing for c in msc_row.cells[:-1]) and msc_row.cells[-1].mean == 26.1
     assert all(c.missing for c in _row(pt, "mini-MSC (WRN-28-4)").cells)
     assert _row(pt, "MSC (ResNet-34) (paper)").cells[0].mean == 21.29
+
+
+def test_psc_paper_miou_sits_under_the_per_image_column_with_its_evidence(runs):
+    t = build_table(get_table("psc15"), collect_runs(runs), paper=True)
+    ref = _row(t, "MTLN (paper)")
+    assert ref.cells[0].missing  # nothing under mIoU (dataset)
+    assert [c.mean for c in ref.cells[1:]] == [11.75, 56.39, 81.87, 34.80]
+    note = next(n for n in t.notes if n.startswith("Paper rows"))
+    assert "MTAN" in note and "Nov 2020" in note and "not certain" in note
+    assert "mIoU (per image)" in to_markdown(t)
 
 
 def test_cli_writes_every_table_in_every_format(runs, tmp_path):

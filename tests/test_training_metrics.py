@@ -61,6 +61,25 @@ def test_segmentation_meter_pa_and_miou_over_c_plus_1_classes():
     assert pixel_accuracy(cm) == overall_accuracy(cm) == pytest.approx(0.75)
 
 
+def test_miou_per_image_and_dataset_level_differ_on_hand_made_masks():
+    # image 1 perfect (classes 0 and 1: IoU 1, 1 -> 1.0); image 2 all class 2, one pixel
+    # predicted 1 (IoU_2 = 3/4, IoU_1 = 0/1, classes present in label or prediction -> 0.375)
+    t1, p1 = [[0, 0], [1, 1]], [[0, 0], [1, 1]]
+    t2, p2 = [[2, 2], [2, 2]], [[2, 2], [2, 1]]
+    # a third image whose pixels are all outside the class range is not scored at all
+    t3, p3 = [[255, 255], [255, 255]], [[0, 1], [2, 0]]
+    m = SegmentationMeter(["unknown", "x", "y"])
+    m.update(_logits(torch.tensor([p1]), 3), torch.tensor([t1]))  # two batches accumulate
+    m.update(_logits(torch.tensor([p2, p3]), 3), torch.tensor([t2, t3]))
+    r = m.compute()
+    assert r["miou_per_image"] == pytest.approx((1.0 + 0.375) / 2)
+    # pooled confusion: IoU_0 = 2/2, IoU_1 = 2/(2 + 3 - 2), IoU_2 = 3/(4 + 3 - 3)
+    assert r["miou"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
+    assert r["images"] == 2 and r["pixels"] == 8
+    assert r["pa"] == pytest.approx(7 / 8)
+    assert r["confusion"] == [[2, 0, 0], [0, 2, 0], [0, 1, 3]]
+
+
 def test_miou_skips_classes_absent_from_truth_and_prediction():
     cm = np.array([[2, 0, 0], [0, 0, 0], [1, 0, 1]])
     iou = per_class_iou(cm)

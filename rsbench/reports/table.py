@@ -44,6 +44,8 @@ class TableSpec:
     paper_table: str = ""
     extra_methods: bool = False  # also list methods found in the runs but not in ``rows``
     build: Callable | None = None  # a custom builder replacing :func:`build_table`
+    notes: Sequence[str] = ()  # footnotes always shown under the table
+    paper_notes: Sequence[str] = ()  # footnotes shown with ``--paper``
 
 
 @dataclass
@@ -164,6 +166,7 @@ def build_table(spec: TableSpec, runs: RunSet, paper: bool = False) -> Table:
             rows.append(Row(f"{label} (paper)", "paper", method,
                             [Cell(ref.get(c.paper_key)) for c in spec.columns]))
     table = Table(spec.name, spec.title, list(spec.columns), rows)
+    table.notes += list(spec.notes) + (list(spec.paper_notes) if paper else [])
     _mark_best(rows, spec.columns, table.decimals)
     benches = {c.benchmark for c in spec.columns}
     unfinished = [p for p in runs.unfinished if p.parts[-3] in benches]

@@ -2,7 +2,8 @@
 
 Scene classification: overall accuracy (OA), per-class accuracy, confusion matrix.
 Segmentation: pixel accuracy (PA) and mean IoU over C+1 classes, the unknown class 0 included,
-as the MTLN paper defines them (Section IV-A-4), on every pixel of the test images.
+as the MTLN paper defines them (Section IV-A-4), on every pixel of the test images; beside it,
+``miou_per_image``, the per-image average that MTAN's code computed before Nov 2020 (issue 15).
 Every meter keeps its whole state in one tensor ``state`` so DDP can sum it with one all-reduce.
 A metric of a new kind is one class here plus one line in ``METRICS`` (or a dotted path in the
 benchmark config).
@@ -86,23 +87,70 @@ class ClassificationMeter:
         plot_confusion(self.state.cpu().numpy(), self.classes, path, title)
 
 
+def per_image_miou(pred: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
+    """Mean IoU of each image (shape ``(B,)``) over the classes present in its label or prediction.
+
+    MTAN's segmentation metric before its Nov 2020 change (the design MTLN follows): per image,
+    IoU of every class that occurs in the image's label or prediction, averaged over those classes;
+    pixels whose label is outside ``[0, n)`` are not counted. An image without any counted pixel
+    is NaN (left out of the mean over images).
+    """
+    b = pred.shape[0]
+    pred, target = pred.reshape(b, -1).long(), target.reshape(b, -1).long()
+    ok = (target >= 0) & (target < n)
+    img = torch.arange(b, device=pred.device).unsqueeze(1).expand_as(pred)
+    idx = (img * n * n + target * n + pred)[ok]
+    cm = torch.bincount(idx, minlength=b * n * n).view(b, n, n).double()
+    diag = cm.diagonal(dim1=1, dim2=2)
+    union = cm.sum(2) + cm.sum(1) - diag
+    present = union > 0
+    iou = torch.where(present, diag / union.clamp(min=1), 0.0)
+    return iou.sum(1) / present.sum(1)  # 0/0 = NaN for an image without counted pixels
+
+
 class SegmentationMeter(ClassificationMeter):
-    """Pixel confusion matrix over C+1 classes (0 = unlabelled/unknown); PA and mIoU."""
+    """Pixel confusion matrix over C+1 classes (0 = unlabelled/unknown); PA, mIoU (dataset-level,
+    the paper's formula) and mIoU per image (MTAN's old code), from one pass.
+
+    ``state`` holds the flattened confusion matrix followed by (sum of per-image mIoU, images
+    scored), in float64 so that DDP sums it with one all-reduce (counts stay exact below 2^53).
+    """
 
     primary = "miou"
 
+    def __init__(self, classes: Sequence[str], device: torch.device | str = "cpu", **_):
+        self.classes = list(classes)
+        n = len(self.classes)
+        self.state = torch.zeros(n * n + 2, dtype=torch.float64, device=device)
+
+    def _cm(self) -> np.ndarray:
+        n = len(self.classes)
+        return self.state[: n * n].view(n, n).cpu().numpy().astype(np.int64)
+
     @torch.no_grad()
     def update(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        self.state += _confusion(output.argmax(1), target, len(self.classes))
+        n = len(self.classes)
+        pred = output.argmax(1)
+        per = per_image_miou(pred, target, n)
+        scored = torch.isfinite(per)
+        self.state[: n * n] += _confusion(pred, target, n).view(-1).double()
+        self.state[n * n] += per[scored].sum()
+        self.state[n * n + 1] += scored.sum()
 
     def compute(self) -> dict:
-        cm = self.state.cpu().numpy()
+        cm = self._cm()
         iou = per_class_iou(cm)
+        total, images = self.state[-2:].tolist()
         return {"pa": pixel_accuracy(cm), "miou": mean_iou(cm),
+                "miou_per_image": total / images if images else math.nan,
+                "images": int(images),
                 "per_class_iou": dict(zip(self.classes, _floats(iou))),
                 "per_class_accuracy": dict(zip(self.classes, _floats(per_class_accuracy(cm)))),
                 "pixels": int(cm.sum()),
                 "confusion": cm.tolist()}
+
+    def plot(self, path: Path, title: str) -> None:
+        plot_confusion(self._cm(), self.classes, path, title)
 
 
 class RegressionMeter:

@@ -1,7 +1,11 @@
-"""Table IV(b): segmentation mIoU and PA, scene OA (%) and parameters on PSC15 (VGG-16)."""
+"""Table IV(b): segmentation mIoU and PA, scene OA (%) and parameters on PSC15 (VGG-16).
+
+Both mIoU definitions, as in Table IV(a) (see ``psc5``).
+"""
 
 from rsbench.reports.table import TableSpec
-from rsbench.reports.tables.psc5 import METHODS, psc_columns
+from rsbench.reports.tables.psc5 import METHODS, NOTES, PAPER_NOTES, psc_columns
 
 TABLE = TableSpec("psc15", "Table IV(b): results on PSC15 (VGG-16)", METHODS,
-                  psc_columns("psc15"), paper_table="psc15", extra_methods=True)
+                  psc_columns("psc15"), paper_table="psc15", extra_methods=True, notes=NOTES,
+                  paper_notes=PAPER_NOTES)
