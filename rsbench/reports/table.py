@@ -1,8 +1,10 @@
 """Paper-style tables from runs: rows = methods, columns = task metrics, average, parameters.
 
 A table is declared by a :class:`TableSpec` (one file in ``reports/tables/``); :func:`build_table`
-fills it with mean ± std over seeds from finished runs, marks the best value per column, and
-(with ``paper=True``) adds the paper's published figures as reference rows.
+fills it with mean ± std over seeds from finished runs (one row per method and setting, see
+:mod:`rsbench.reports.provenance`), marks the best value per column, and (with ``paper=True``)
+adds the paper's published figures as reference rows. Every cell also knows the 95% confidence
+interval of its mean (Student t), shown with ``report --ci``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench.reports.provenance import method_variants, provenance_notes, row_label
 from rsbench.reports.runs import RunResult, RunSet
 
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "data" / "mtln_paper_results.json"
@@ -54,10 +57,23 @@ class Cell:
     std: float | None = None
     n: int = 0
     best: bool = False
+    ci_std: float | None = None  # the seeds' std for the CI when ``std`` is not displayed
 
     @property
     def missing(self) -> bool:
         return self.mean is None
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        """95% confidence interval of the mean over ``n`` seeds: mean ± t(0.975, n-1)·s/√n
+        (Student t); None with fewer than two seeds."""
+        s = self.std if self.std is not None else self.ci_std
+        if self.missing or self.n < 2 or s is None:
+            return None
+        from scipy.stats import t
+
+        half = float(t.ppf(0.975, self.n - 1)) * s / math.sqrt(self.n)
+        return self.mean - half, self.mean + half
 
 
 @dataclass
@@ -67,6 +83,8 @@ class Row:
     method: str
     cells: list[Cell]
     seeds: int = 0
+    setting: str = ""  # how the row's settings differ from the benchmark's ("" = its own)
+    runs: list[RunResult] = field(default_factory=list)  # the runs behind the row
 
 
 @dataclass
@@ -79,6 +97,7 @@ class Table:
     decimals: int = 2
     legend: str | None = None  # replaces the renderers' "Mean ± std over seeds; ..." line
     row_header: str = "Method"  # heading of the label column
+    ci: bool = False  # show the 95% confidence interval of the mean in every cell
 
 
 def paper_results() -> dict:
@@ -107,10 +126,11 @@ def _cell(values: Sequence[float]) -> Cell:
     return Cell(float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else None, len(a))
 
 
-def _method_cells(spec: TableSpec, runs: RunSet, method: str) -> tuple[list[Cell], int]:
+def _method_cells(spec: TableSpec, found: dict[str, list[RunResult]]) -> tuple[list[Cell], int]:
+    """Cells of one row from its runs per benchmark (one setting)."""
     cells, seeds = [], 0
     for col in spec.columns:
-        rs = runs.of(col.benchmark, method)
+        rs = found.get(col.benchmark, [])
         if col.value == "params":
             vals = [v / 1e6 for r in rs if (v := run_value(r, "params")) is not None]
             c = _cell(vals[:1])  # identical for every seed
@@ -157,24 +177,32 @@ def build_table(spec: TableSpec, runs: RunSet, paper: bool = False) -> Table:
                           and not m.endswith(("-frozen", "-transfer"))]
             known |= {m for m, _ in rows_spec}
     published = paper_results().get(spec.paper_table, {}) if paper else {}
+    benches = list(dict.fromkeys(c.benchmark for c in spec.columns))
     rows: list[Row] = []
     for method, label in rows_spec:
-        cells, seeds = _method_cells(spec, runs, method)
-        rows.append(Row(label, "ours", method, cells, seeds))
-        if paper and method in published:
-            ref = published[method]
-            rows.append(Row(f"{label} (paper)", "paper", method,
-                            [Cell(ref.get(c.paper_key)) for c in spec.columns]))
+        for setting, found in method_variants(runs, benches, method):
+            cells, seeds = _method_cells(spec, found)
+            rows.append(Row(row_label(label, setting), "ours", method, cells, seeds, setting,
+                            [r for b in benches for r in found.get(b, [])]))
+            if paper and not setting and method in published:
+                ref = published[method]
+                rows.append(Row(f"{label} (paper)", "paper", method,
+                                [Cell(ref.get(c.paper_key)) for c in spec.columns]))
     table = Table(spec.name, spec.title, list(spec.columns), rows)
     table.notes += list(spec.notes) + (list(spec.paper_notes) if paper else [])
     _mark_best(rows, spec.columns, table.decimals)
-    benches = {c.benchmark for c in spec.columns}
-    unfinished = [p for p in runs.unfinished if p.parts[-3] in benches]
+    table.notes += provenance_notes(rows, benches)
+    note_unfinished(table, runs, set(benches))
+    return table
+
+
+def note_unfinished(table: Table, runs: RunSet, benches: set[str]) -> None:
+    """A footnote listing the unfinished run folders of the table's benchmarks."""
+    unfinished = runs.unfinished_in(benches)
     if unfinished:
         table.notes.append(f"{len(unfinished)} unfinished run(s) not counted: "
                            + ", ".join(str(p) for p in unfinished[:5])
                            + (" ..." if len(unfinished) > 5 else ""))
-    return table
 
 
 def scene_columns(benchmark: str, tasks: Sequence[tuple[str, str]]) -> list[Column]:

@@ -16,8 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench.reports.provenance import (
+    method_variants,
+    provenance_notes,
+    row_label,
+    seed_list,
+    unstated_settings,
+)
 from rsbench.reports.runs import RunResult, RunSet
-from rsbench.reports.table import Cell, Column, Row, Table, TableSpec
+from rsbench.reports.table import Cell, Column, Row, Table, TableSpec, note_unfinished
 
 PAPER = Path(__file__).resolve().parents[1] / "data" / "hsi_paper_results.json"
 COMPLEXITY = "complexity.json"
@@ -90,10 +97,12 @@ def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str) -> 
         published = paper_rows(paper_key) if paper else {}
         rows: list[Row] = []
         for bench, method, label in rows_spec:
-            found = runs.of(bench, method)
-            sums = [summary(r) for r in found]
-            cells = [seed_cell([s[c.value] for s in sums]) for c in SUMMARY_COLUMNS]
-            rows.append(Row(label, "ours", f"{bench}/{method}", cells, len(found)))
+            for setting, by_bench in method_variants(runs, [bench], method):
+                found = by_bench[bench]
+                sums = [summary(r) for r in found]
+                cells = [seed_cell([s[c.value] for s in sums]) for c in SUMMARY_COLUMNS]
+                rows.append(Row(row_label(label, setting), "ours", f"{bench}/{method}", cells,
+                                len(found), setting, found))
             if label in published:
                 rows.append(Row(f"{label} (paper)", "paper", method,
                                 [Cell(published[label].get(c.value)) for c in SUMMARY_COLUMNS]))
@@ -103,16 +112,10 @@ def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str) -> 
                            "RMSE and MAE: mean over the continuous variables (min-max scaled).")
         if paper and not published:
             table.notes.append(NO_PAPER_FIGURES)
-        _note_unfinished(table, runs, {b for b, _, _ in rows_spec})
+        table.notes += provenance_notes(rows, [b for b, _, _ in rows_spec])
+        note_unfinished(table, runs, {b for b, _, _ in rows_spec})
         return table
     return build
-
-
-def _note_unfinished(table: Table, runs: RunSet, benches: set[str]) -> None:
-    unfinished = [p for p in runs.unfinished if p.parts[-3] in benches]
-    if unfinished:
-        table.notes.append(f"{len(unfinished)} unfinished run(s) not counted: "
-                           + ", ".join(str(p) for p in unfinished[:5]))
 
 
 def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]],
@@ -151,21 +154,32 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
                     cells.append(Cell())
                     continue
                 agg = {"mean": np.mean, "min": np.min, "max": np.max}[stat]
-                cells.append(Cell(float(agg(vals)), None, len(vals)))
+                spread = float(np.std(vals, ddof=1)) if stat == "mean" and len(vals) > 1 \
+                    else None
+                cells.append(Cell(float(agg(vals)), None, len(vals), ci_std=spread))
             unit = next((pick(r)[task].get("physical", {}).get("unit") for r in found
                          if task in pick(r)), units.get(task, ""))
             label = task.replace("_", " ") + (f" [{unit}]" if unit else "")
             rows.append(Row(label, "ours", method, cells,
-                            max((c.n for c in cells), default=0)))
+                            max((c.n for c in cells), default=0), runs=found))
         table = Table(spec.name, spec.title, columns, rows, decimals=3 if kind == "continuous"
                       else 2, legend="Mean, minimum and maximum over seeds; – missing (no "
                       "finished run reports the variable).",
                       row_header="Categorical" if kind == "categorical" else "Continuous")
-        table.notes.append(f"{method} on {bench}: mean, minimum and maximum over "
-                           f"{len(found)} seed(s).")
+        table.notes.append(f"{method} on {bench} at the benchmark's own settings: mean, "
+                           f"minimum and maximum over seed(s) {seed_list(found)}.")
+        others = runs.variants(bench, method)
+        if others:
+            table.notes.append(f"Not shown: {method} runs at other settings ("
+                               + "; ".join(f"{g.label}: seed(s) {', '.join(g.seeds)}"
+                                           for g in others) + ").")
+        unstated = unstated_settings(found)
+        if unstated:
+            table.notes.append("Settings the paper does not state (from the runs' configs): "
+                               + "; ".join(f"{k}: {v}" for k, v in unstated.items()))
         if paper:
             table.notes.append(NO_PAPER_FIGURES)
-        _note_unfinished(table, runs, {bench})
+        note_unfinished(table, runs, {bench})
         return table
     return build
 

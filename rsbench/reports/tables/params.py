@@ -22,7 +22,7 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
         breakdown = found[0].metrics.get("parameters", {}).get("breakdown", {}) if found else {}
         cells = [Cell(breakdown[c.value] / 1e6) if c.value in breakdown else Cell()
                  for c in COLUMNS]
-        rows.append(Row(label, "ours", "mtln", cells, len(found)))
+        rows.append(Row(label, "ours", "mtln", cells, len(found), runs=found))
         if key in published:
             rows.append(Row(f"{label} (paper)", "paper", "mtln",
                             [Cell(published[key].get(c.value)) for c in COLUMNS]))

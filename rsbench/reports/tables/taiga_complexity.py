@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from rsbench.reports.provenance import provenance_notes
 from rsbench.reports.table import Cell, Column, Row, Table, TableSpec
 from rsbench.reports.tables.taiga_comparison import ROWS as COMPARISON
 from rsbench.reports.taiga_tables import (
@@ -40,12 +41,13 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
                  Cell(flops / 1e9) if flops else Cell(),
                  seed_cell([r.metrics.get("train_seconds_per_epoch") for r in found]),
                  seed_cell([summary(r)["oa"] for r in found])]
-        rows.append(Row(label, "ours", f"{bench}/{method}", cells, len(found)))
+        rows.append(Row(label, "ours", f"{bench}/{method}", cells, len(found), runs=found))
         if label in published:
             rows.append(Row(f"{label} (paper)", "paper", method,
                             [Cell(published[label].get(c.value)) for c in COLUMNS]))
     mark_best(rows, COLUMNS)
     table = Table(spec.name, spec.title, list(COLUMNS), rows)
+    table.notes += provenance_notes(rows, ["taiga"])
     table.notes.append("FLOPs: one forward pass of one patch (multiply-add = 2 FLOPs); "
                        "time per epoch depends on the device of each run.")
     return table
