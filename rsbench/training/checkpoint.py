@@ -42,3 +42,22 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same user error
         raise InputError(f"{path} cannot be read ({type(exc).__name__}: {exc}); delete it to "
                          "start the run over") from None
+
+
+def payload(state, config: dict) -> dict[str, Any]:
+    """What a checkpoint of ``state`` (a :class:`rsbench.training.loop.TrainState`) holds."""
+    return {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(), "scaler": state.scaler.state_dict(),
+            "epoch": state.epoch, "rng": rng_state(), "history": state.history,
+            "config": config}
+
+
+def restore(state, saved: dict[str, Any]) -> None:
+    """Put a loaded checkpoint back into ``state`` (weights, optimiser, epoch, RNG streams)."""
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.scheduler.load_state_dict(saved["scheduler"])
+    state.scaler.load_state_dict(saved["scaler"])
+    state.history = list(saved["history"])
+    state.epoch = int(saved["epoch"])
+    set_rng_state(saved["rng"])

@@ -1,0 +1,165 @@
+"""The training loop: batches -> forward -> backward -> optimiser step -> one record per epoch.
+
+:func:`train` reads top to bottom; everything it changes lives in :class:`TrainState` (what a
+checkpoint restores), everything fixed for the run in :class:`Loop`. Each step draws one batch
+from every task group (:class:`rsbench.training.data.EpochBatches`), runs one forward call
+over all of them (one DDP forward per step), and hands the task losses to
+:func:`backward_step`, the one place that turns losses into gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from rsbench.progress import progress
+from rsbench.training.data import EpochBatches, TaskGroup
+from rsbench.training.device import autocast
+from rsbench.training.distributed import DistInfo, all_reduce_sum
+from rsbench.training.transfer import keep_frozen_bn_eval
+
+
+class GroupForward(nn.Module):
+    """One forward call over every task group of a step (so DDP sees one forward per step)."""
+
+    def __init__(self, model: nn.Module, groups: Sequence[TaskGroup]):
+        super().__init__()
+        self.model = model
+        self.groups = list(groups)
+
+    def forward(self, xs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        outputs: dict[str, torch.Tensor] = {}
+        for g, x in zip(self.groups, xs):
+            outputs.update(self.model(x, tasks=g.tasks))
+        return outputs
+
+
+@dataclass
+class TrainState:
+    """What training changes, and what a checkpoint saves and restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    history: list[dict] = field(default_factory=list)
+    epoch: int = 0  # epochs finished
+
+
+@dataclass
+class Loop:
+    """What stays fixed while training: data, losses, device, and the per-epoch hooks.
+
+    ``progress_eval(epoch)`` returns the entries added to the epoch's record (empty when no
+    evaluation is due); ``on_epoch_end(state, row)`` saves the checkpoint and history.
+    """
+
+    tasks: Sequence[str]
+    step_module: nn.Module
+    samplers: Sequence[EpochBatches]
+    loaders: Sequence[Any]
+    steps: int
+    prep: Callable
+    losses: Mapping[str, Callable]
+    epochs: int
+    seed: int
+    device: torch.device
+    dist: DistInfo
+    amp: torch.dtype | None = None
+    progress_eval: Callable[[int], dict] = lambda epoch: {}
+    on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
+
+
+def auxiliary_loss(model: nn.Module) -> torch.Tensor | None:
+    """The model's own extra loss of the last training forward pass (e.g. DEN's policy
+    gradient), added unweighted to the task losses; None for models without one."""
+    fn = getattr(model, "auxiliary_loss", None)
+    return fn() if callable(fn) else None
+
+
+def backward_step(model: nn.Module, task_losses: Mapping[str, torch.Tensor],
+                  scaler: torch.amp.GradScaler, extra: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+    """Turn the task losses into (scaler-scaled) gradients; returns the combined loss.
+
+    The model's ``combine_losses`` weights the tasks; ``extra`` is added unweighted.
+    """
+    total = model.combine_losses(dict(task_losses))
+    if extra is not None:
+        total = total + extra
+    scaler.scale(total).backward()
+    return total.detach()
+
+
+def prepare_step(batches: Sequence[Mapping], prep: Callable, generator: torch.Generator
+                 ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """One batch per task group -> device inputs (one per group) and every task's targets."""
+    xs, targets = [], {}
+    for b in batches:
+        x, tg = prep(b, train=True, generator=generator)
+        xs.append(x)
+        targets.update(tg)
+    return xs, targets
+
+
+def epoch_record(loop: Loop, epoch: int, sums: torch.Tensor, samples: int,
+                 seconds: float) -> dict[str, Any]:
+    """The epoch's row of history.csv: mean losses over steps and ranks, time, throughput."""
+    all_reduce_sum(sums, loop.dist)
+    n = torch.tensor([samples], dtype=torch.float64)
+    all_reduce_sum(n, loop.dist)
+    vals = (sums / max(1, loop.steps * loop.dist.world)).tolist()
+    row: dict[str, Any] = {"epoch": epoch + 1, "loss": vals[0],
+                           **{f"loss_{t}": v for t, v in zip(loop.tasks, vals[1:])}}
+    if vals[-1]:
+        row["loss_auxiliary"] = vals[-1]
+    return {**row, "seconds": seconds, "samples": int(n.item()),
+            "samples_per_s": float(n.item()) / seconds if seconds else math.nan}
+
+
+def train(loop: Loop, state: TrainState) -> None:
+    """Train from ``state.epoch`` to ``loop.epochs``, one record (and checkpoint) per epoch."""
+    gen = torch.Generator(device=loop.device)
+    for epoch in range(state.epoch, loop.epochs):
+        for s in loop.samplers:
+            s.set_epoch(epoch, loop.steps)
+        gen.manual_seed(loop.seed * 1_000_003 + epoch)  # this epoch's flips, whatever came before
+        loop.step_module.train()
+        keep_frozen_bn_eval(state.model)
+        # sums: combined loss, each task's loss, auxiliary loss
+        sums = torch.zeros(len(loop.tasks) + 2, dtype=torch.float64, device=loop.device)
+        samples, t0 = 0, time.perf_counter()
+        batches_of_epoch = zip(*loop.loaders)
+        if loop.dist.main:
+            batches_of_epoch = progress(batches_of_epoch, total=loop.steps,
+                                        desc=f"epoch {epoch + 1}/{loop.epochs}")
+        for batches in batches_of_epoch:
+            xs, targets = prepare_step(batches, loop.prep, gen)
+            samples += sum(x.shape[0] for x in xs)
+            with autocast(loop.device, loop.amp):
+                outputs = loop.step_module(xs)
+            task_losses = {t: loop.losses[t](outputs[t], targets[t]) for t in loop.tasks}
+            extra = auxiliary_loss(state.model)
+            state.optimizer.zero_grad(set_to_none=True)
+            total = backward_step(state.model, task_losses, state.scaler, extra)
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+            sums += torch.stack([total.double()]
+                                + [task_losses[t].detach().double() for t in loop.tasks]
+                                + [extra.detach().double() if extra is not None
+                                   else total.new_zeros((), dtype=torch.float64)])
+        if loop.device.type == "cuda":
+            torch.cuda.synchronize(loop.device)
+        row = epoch_record(loop, epoch, sums, samples, time.perf_counter() - t0)
+        row["lr"] = state.optimizer.param_groups[0]["lr"]
+        state.scheduler.step()
+        row.update(loop.progress_eval(epoch))
+        state.history.append(row)
+        state.epoch = epoch + 1
+        loop.on_epoch_end(state, row)
