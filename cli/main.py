@@ -26,6 +26,7 @@ COMMANDS = {
     "models": "rsbench.cli.models:models",
     "run": "rsbench.cli.run:run",
     "report": "rsbench.cli.report:report",
+    "reproduce": "rsbench.cli.reproduce:reproduce",
     "taiga-map": "rsbench.cli.taiga_map:taiga_map",
     "export": "rsbench.cli.export:export",
 }

@@ -7,25 +7,35 @@ import click
 from rsbench.reports.tables import TABLES
 
 
-def table_options(f):
-    """The options `report` and `reproduce` share (format, output file, paper rows, CI, plot)."""
-    for opt in reversed([
+def table_options(out_flag: str = "--out", paper: bool = True):
+    """The options `report` and `reproduce` share: format, output file (``out_flag``), paper
+    rows (unless ``paper`` is False), CI, plot."""
+    options = [
         click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]),
                      default="markdown"),
-        click.option("--out", type=click.Path(path_type=str), default=None,
-                     help="Write to this file instead of standard output (a CSV also gets "
-                          "OUT.provenance.csv: the runs, seeds and settings behind each row)."),
-        click.option("--paper", is_flag=True,
-                     help="Add the paper's published figures as reference rows."),
+        click.option(out_flag, "out", type=click.Path(path_type=str), default=None,
+                     help="Write the table to this file instead of standard output (a CSV also "
+                          "gets NAME.provenance.csv: the runs, seeds and settings of each row)."),
+    ]
+    if paper:
+        options.append(click.option("--paper", is_flag=True, help="Add the paper's published "
+                                    "figures as reference rows."))
+    return _stack(options + [
         click.option("--ci", is_flag=True,
                      help="Add the 95% confidence interval of the mean over seeds to every "
                           "cell (Student t; n/a with one seed)."),
         click.option("--plot", type=click.Path(path_type=str), default=None, metavar="FILE.png",
                      help="Also draw the table as a chart: one panel per task metric, mean with "
                           "error bars (std, or the CI with --ci), paper figures as markers."),
-    ]):
-        f = opt(f)
-    return f
+    ])
+
+
+def _stack(options):
+    def apply(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return apply
 
 
 def provenance_path(path):
@@ -77,7 +87,7 @@ def write_report(runs_dir: str, table_name: str, fmt: str, out: str | None, pape
 @click.argument("runs_dir", default="runs", type=click.Path(path_type=str))
 @click.option("--table", "table_name", required=True, type=click.Choice(list(TABLES)),
               help="Which of the paper's tables to write.")
-@table_options
+@table_options()
 def report(runs_dir: str, table_name: str, fmt: str, out: str | None, paper: bool, ci: bool,
            plot: str | None) -> None:
     """Turn the finished runs under RUNS_DIR into one of the papers' tables: the MTLN paper's

@@ -49,6 +49,7 @@ class TableSpec:
     build: Callable | None = None  # a custom builder replacing :func:`build_table`
     notes: Sequence[str] = ()  # footnotes always shown under the table
     paper_notes: Sequence[str] = ()  # footnotes shown with ``--paper``
+    runs: Sequence = ()  # the PlannedRun s that `rsbench reproduce` runs for this table
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rsbench.reports.plan import plan_rows
 from rsbench.reports.table import Cell, Column, Row, Table, TableSpec, paper_results
 
 BENCHMARKS = [("msc", ("msc",), "MSC (ResNet-34)"), ("mini-msc", ("mini-msc",),
@@ -30,4 +31,5 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
 
 
 TABLE = TableSpec("params", "Table II: parameters (M) of each MTLN component", [], COLUMNS,
-                  paper_table="params", build=build)
+                  paper_table="params", build=build,
+                  runs=plan_rows(["msc", "mini-msc", "psc5"], ["mtln"]))

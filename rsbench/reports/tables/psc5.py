@@ -6,6 +6,7 @@ With ``--paper`` the published mIoU is shown under the per-image column, and the
 why (as evidence, not certainty).
 """
 
+from rsbench.reports.plan import plan_rows
 from rsbench.reports.table import Column, TableSpec
 
 METHODS = [("single-task", "Baseline"), ("cross-stitch", "Cross-Stitch"),
@@ -43,4 +44,4 @@ def psc_columns(benchmark: str) -> list[Column]:
 
 TABLE = TableSpec("psc5", "Table IV(a): results on PSC5 (VGG-16)", METHODS,
                   psc_columns("psc5"), paper_table="psc5", extra_methods=True, notes=NOTES,
-                  paper_notes=PAPER_NOTES)
+                  paper_notes=PAPER_NOTES, runs=plan_rows(["psc5"], [m for m, _ in METHODS]))

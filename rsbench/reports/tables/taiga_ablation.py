@@ -2,6 +2,7 @@
 C channel pooling, M multitask loss weighting) on taiga. Rows without M are the ``+equal``
 runs (``rsbench run taiga --model hsi-mtl-r --weighting equal``)."""
 
+from rsbench.reports.plan import planned
 from rsbench.reports.table import TableSpec
 from rsbench.reports.taiga_tables import summary_table
 
@@ -13,4 +14,5 @@ ROWS = [("taiga", "hsi-mtl-baseline+equal", "Baseline"), ("taiga", "hsi-mtl-r+eq
         ("taiga", "hsi-mtl", "Proposed")]
 
 TABLE = TableSpec("taiga-ablation", "Table V: effect of the network's modules on TAIGA", [], [],
-                  build=summary_table(ROWS, "ablation"))
+                  build=summary_table(ROWS, "ablation"),
+                  runs=[planned(b, m) for b, m, _ in ROWS])

@@ -1,6 +1,7 @@
 """HSI paper Table II: per categorical variable, precision, recall, F1, ROC-AUC, OA and mean
 class accuracy of hsi-mtl on taiga, mean / min / max over seeds."""
 
+from rsbench.reports.plan import planned
 from rsbench.reports.table import TableSpec
 from rsbench.reports.taiga_tables import per_variable_table
 
@@ -11,4 +12,5 @@ METRICS = [("precision", "Precision", 100.0, "max"), ("recall", "Recall", 100.0,
 
 TABLE = TableSpec("taiga-classification",
                   "Table II: categorical variables, hsi-mtl on TAIGA (%, mean/min/max over seeds)",
-                  [], [], build=per_variable_table("categorical", METRICS))
+                  [], [], build=per_variable_table("categorical", METRICS),
+                  runs=[planned("taiga", "hsi-mtl")])

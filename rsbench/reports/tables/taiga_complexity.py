@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from rsbench.reports.plan import planned
 from rsbench.reports.provenance import provenance_notes
 from rsbench.reports.table import Cell, Column, Row, Table, TableSpec
 from rsbench.reports.tables.taiga_comparison import ROWS as COMPARISON
@@ -54,4 +55,5 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
 
 
 TABLE = TableSpec("taiga-complexity", "Table VII: complexity of the methods on TAIGA", [],
-                  COLUMNS, build=build)
+                  COLUMNS, build=build,
+                  runs=[planned(b, m) for b, m, _ in ROWS if b is not None])

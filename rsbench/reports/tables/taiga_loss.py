@@ -1,6 +1,7 @@
 """HSI paper Table VI: cost-sensitive cross-entropy vs focal loss without / with the
 inverse-median-frequency class weights (benchmarks taiga-cs, taiga-focal-nw, taiga)."""
 
+from rsbench.reports.plan import planned
 from rsbench.reports.table import TableSpec
 from rsbench.reports.taiga_tables import summary_table
 
@@ -9,4 +10,5 @@ ROWS = [("taiga-cs", "hsi-mtl", "Cost-Sensitive"),
         ("taiga", "hsi-mtl", "Focal Loss with class weights")]
 
 TABLE = TableSpec("taiga-loss", "Table VI: effect of cost-sensitive and focal loss on TAIGA",
-                  [], [], build=summary_table(ROWS, "loss"))
+                  [], [], build=summary_table(ROWS, "loss"),
+                  runs=[planned(b, m) for b, m, _ in ROWS])

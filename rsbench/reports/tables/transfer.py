@@ -1,5 +1,6 @@
 """Table VI: OA (%) on unseen datasets (PatternNet, EuroSAT) by transfer method."""
 
+from rsbench.reports.plan import PlannedRun
 from rsbench.reports.table import Column, TableSpec
 
 METHODS = [("single-task", "Scratch"),
@@ -8,7 +9,17 @@ METHODS = [("single-task", "Scratch"),
            ("fine-tune", "Pre-trained ResNet-34 on ImageNet + fine-tuning"),
            ("mtln-transfer", "Pre-train MTLN + fine-tuning (ours)")]
 
+SOURCE = ("msc", "mtln")  # the MSC-trained MTLN whose shared branch is transferred (--from)
+BENCHMARKS = ("transfer-patternnet", "transfer-eurosat")
+RUNS = [PlannedRun(*SOURCE)] + [
+    run for b in BENCHMARKS for run in (
+        PlannedRun(b, "single-task"),
+        PlannedRun(b, "fine-tune", ("--frozen",), weights=True),
+        PlannedRun(b, "mtln", ("--frozen",), source=SOURCE),
+        PlannedRun(b, "fine-tune", weights=True),
+        PlannedRun(b, "mtln", source=SOURCE))]
+
 TABLE = TableSpec("transfer", "Table VI: generalisation to unseen datasets, OA (%)", METHODS,
                   [Column("PatternNet", "transfer-patternnet", "*.oa", paper_key="patternnet"),
                    Column("EuroSAT", "transfer-eurosat", "*.oa", paper_key="eurosat")],
-                  paper_table="transfer")
+                  paper_table="transfer", runs=RUNS)
