@@ -44,8 +44,8 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--model", "model", required=True,
               help="Registered model name (mtln, single-task, fine-tune, shared-specific, "
                    "baseline-attention, cross-stitch, uncertainty; for taiga: hsi-mtl, "
-                   "hsi-single-task, unet, segnet, res-unet, deeplabv3plus, mottus-3dcnn, "
-                   "pham-cnn, ...).")
+                   "hsi-single-task, unet, segnet, res-unet, deeplabv3plus; for taiga-centre: "
+                   "mottus-3dcnn, pham-cnn, ...).")
 @click.option("--data", required=True, type=click.Path(path_type=str),
               help="Built dataset folder of the kind the benchmark expects.")
 @click.option("--backbone", default=None, help="Backbone (default: the benchmark's).")
@@ -101,7 +101,7 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         frozen: bool, weighting: str | None, gradnorm_alpha: float | None,
         settings: tuple[str, ...]) -> None:
     """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
-    transfer-eurosat, taiga, taiga-pixel, taiga-cs, taiga-focal-nw), writing OUT/BENCHMARK/METHOD/SEED/ with config.json, history.csv,
+    transfer-eurosat, taiga, taiga-cs, taiga-focal-nw, taiga-centre), writing OUT/BENCHMARK/METHOD/SEED/ with config.json, history.csv,
     checkpoint.pt (every epoch), confusion PNGs, run.log and, last, metrics.json.
 
     Runs on several GPUs or machines with torchrun (one process per GPU).

@@ -201,7 +201,7 @@ def test_attach_routes_combine_losses_and_checkpoints_the_weighting() -> None:
 
 
 def test_centre_outputs_against_pixel_targets_is_a_clear_error() -> None:
-    with pytest.raises(UsageError, match="taiga-pixel"):
+    with pytest.raises(UsageError, match="taiga-centre"):
         focal_loss(torch.randn(2, 3), torch.zeros(2, 5, 5, dtype=torch.long))
-    with pytest.raises(UsageError, match="taiga-pixel"):
+    with pytest.raises(UsageError, match="taiga-centre"):
         regression_loss(torch.randn(2), torch.zeros(2, 5, 5))

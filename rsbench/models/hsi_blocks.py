@@ -194,6 +194,11 @@ def make(cls: type, tasks: Sequence[TaskInfo], options: Mapping, **preset) -> Mu
     from rsbench.training.weighting import attach
 
     opts = {**preset, **options}
+    if opts.get("per_pixel") and getattr(cls, "patch_classifier", False):
+        name = getattr(cls, "model_name", cls.__name__)
+        raise UsageError(f"{name} is a patch classifier (one prediction per window), so it "
+                         "cannot be trained or scored per pixel; run it on benchmark "
+                         "taiga-centre, the TAIGA baseline's centre-pixel protocol")
     weighting = opts.pop("weighting", None) or "equal"
     alpha = float(opts.pop("gradnorm_alpha", 1.5))
     lr = float(opts.pop("gradnorm_lr", 0.025))
@@ -214,7 +219,13 @@ def check_tasks(model: nn.Module, tasks: Sequence[str]) -> None:
 
 
 class HsiModel(MultiTaskModel):
-    """Base of the hyperspectral models: input bands, centre/per-pixel mode, GradNorm hook."""
+    """Base of the hyperspectral models: input bands, centre/per-pixel mode, GradNorm hook.
+
+    ``patch_classifier = True`` marks a model that predicts one value per window and so has
+    no per-pixel mode (``make`` refuses ``per_pixel: true`` for it with the benchmark to use).
+    """
+
+    patch_classifier = False
 
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, per_pixel: bool = False):
         super().__init__(tasks)

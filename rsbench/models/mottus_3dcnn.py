@@ -57,6 +57,8 @@ class TaskMLP(nn.Module):
 class FCTaskModel(HsiModel):
     """Shared trunk → flattened features → shared FC → per-task MLPs (centre-pixel output)."""
 
+    patch_classifier = True  # one prediction per window: benchmark taiga-centre
+
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, features: int,
                  shared: int, hidden_cls: int, hidden_reg: int, dropout: float):
         super().__init__(tasks, in_channels, per_pixel=False)
@@ -87,6 +89,8 @@ class FCTaskModel(HsiModel):
 
 class Mottus3DCNN(FCTaskModel):
     """The TAIGA baseline; ``planes`` filters per 3-D conv (32 in the paper's code)."""
+
+    model_name = "mottus-3dcnn"
 
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 32,
                  dropout: float = 0.5, per_pixel: bool = False):

@@ -22,6 +22,8 @@ from rsbench.models.mottus_3dcnn import FCTaskModel, pad_to, spectral_depth, spe
 class PhamCNN(FCTaskModel):
     """Filters ``4p, 4p×4, 2p, p`` with ``planes`` = p (32 in the reference code)."""
 
+    model_name = "pham-cnn"
+
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 32,
                  dropout: float = 0.5, per_pixel: bool = False):
         k1, k2, k3 = spectral_kernels(in_channels, (54, 32, 32), 118)

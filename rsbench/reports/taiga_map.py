@@ -48,7 +48,7 @@ def load_run_model(run: Path, data, device: torch.device):
 
 def centre_logits(pred: torch.Tensor) -> torch.Tensor:
     """(B, K) logits of the window's centre pixel from centre (B, K) or per-pixel (B, K, H, W)
-    outputs (models of the taiga-pixel benchmark predict whole windows)."""
+    outputs (the dense models of the per-pixel taiga benchmarks predict whole windows)."""
     if pred.ndim == 4:
         return pred[:, :, pred.shape[-2] // 2, pred.shape[-1] // 2]
     return pred

@@ -90,19 +90,79 @@ SUMMARY_COLUMNS = [
 ]
 
 
+CENTRE_MARK = " (centre pixel)"
+
+
+def run_protocol(run: RunResult) -> str:
+    """``per-pixel`` or ``centre-pixel``: the ``protocol`` in the run's config.json; runs made
+    before the key existed are per-pixel exactly when their model had ``per_pixel: true``."""
+    conf = run.config
+    if conf.get("protocol"):
+        return str(conf["protocol"])
+    return "per-pixel" if (conf.get("model_options") or {}).get("per_pixel") else "centre-pixel"
+
+
+def row_protocol(bench: str, found: Sequence[RunResult]) -> str:
+    """The protocol of a table row: its runs' (see :func:`run_protocol`), else its
+    benchmark's config (a row without runs)."""
+    seen = {run_protocol(r) for r in found}
+    if seen:
+        return "centre-pixel" if "centre-pixel" in seen else seen.pop()
+    from rsbench.training.config import load_benchmark
+
+    return str(load_benchmark(bench).get("protocol", "per-pixel"))
+
+
+def pixels_scored(run: RunResult) -> int | None:
+    """Labelled pixels the run scored for its best-covered variable (``pixels_scored``)."""
+    counts = [m.get("pixels_scored") for m in run.metrics.get("tasks", {}).values()]
+    counts = [int(c) for c in counts if isinstance(c, int | float)]
+    return max(counts) if counts else None
+
+
+def protocol_label(label: str, bench: str, found: Sequence[RunResult],
+                   scored: dict[str, set[int]]) -> str:
+    """``label`` marked `` (centre pixel)`` for a centre-pixel row; records the row's pixels
+    scored under its protocol in ``scored`` for :func:`protocol_note`."""
+    proto = row_protocol(bench, found)
+    scored.setdefault(proto, set()).update(
+        n for r in found if (n := pixels_scored(r)) is not None)
+    return label + CENTRE_MARK if proto == "centre-pixel" else label
+
+
+def protocol_note(table: Table, scored: dict[str, set[int]]) -> None:
+    """The footnote saying how each protocol scores (and how many pixels the runs scored)."""
+    def counts(proto: str) -> str:
+        vals = sorted(scored.get(proto) or ())
+        return f" ({', '.join(f'{v:,}' for v in vals)} pixels scored per variable)" \
+            if vals else ""
+    if "per-pixel" in scored:
+        table.notes.append("Rows without a mark: the HSI paper's per-pixel protocol (benchmarks "
+                           "taiga, taiga-cs, taiga-focal-nw): every labelled pixel the test "
+                           "windows cover is scored exactly once" + counts("per-pixel") + ".")
+    if "centre-pixel" in scored:
+        table.notes.append(f"{CENTRE_MARK.strip()}: the TAIGA baseline's centre-pixel protocol "
+                           "(benchmark taiga-centre): patch classifiers predict one value per "
+                           "window and are trained and scored on the window's centre pixel "
+                           "only" + counts("centre-pixel") + "; not the same pixels as the "
+                           "per-pixel rows.")
+
+
 def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str) -> Callable:
     """A builder for Tables IV–VI: rows (benchmark, method, label) → summary columns."""
 
     def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
         published = paper_rows(paper_key) if paper else {}
         rows: list[Row] = []
+        scored: dict[str, set[int]] = {}
         for bench, method, label in rows_spec:
             for setting, by_bench in method_variants(runs, [bench], method):
                 found = by_bench[bench]
                 sums = [summary(r) for r in found]
                 cells = [seed_cell([s[c.value] for s in sums]) for c in SUMMARY_COLUMNS]
-                rows.append(Row(row_label(label, setting), "ours", f"{bench}/{method}", cells,
-                                len(found), setting, found))
+                shown = protocol_label(row_label(label, setting), bench, found, scored)
+                rows.append(Row(shown, "ours", f"{bench}/{method}", cells, len(found), setting,
+                                found))
             if label in published:
                 rows.append(Row(f"{label} (paper)", "paper", method,
                                 [Cell(published[label].get(c.value)) for c in SUMMARY_COLUMNS]))
@@ -110,6 +170,7 @@ def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str) -> 
         mark_best(rows, SUMMARY_COLUMNS)
         table.notes.append("OA, precision and recall: mean over the categorical variables; "
                            "RMSE and MAE: mean over the continuous variables (min-max scaled).")
+        protocol_note(table, scored)
         if paper and not published:
             table.notes.append(NO_PAPER_FIGURES)
         table.notes += provenance_notes(rows, [b for b, _, _ in rows_spec])
@@ -166,7 +227,9 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
                       else 2, legend="Mean, minimum and maximum over seeds; – missing (no "
                       "finished run reports the variable).",
                       row_header="Categorical" if kind == "categorical" else "Continuous")
-        table.notes.append(f"{method} on {bench} at the benchmark's own settings: mean, "
+        scored: dict[str, set[int]] = {}
+        shown = protocol_label(method, bench, found, scored)
+        table.notes.append(f"{shown} on {bench} at the benchmark's own settings: mean, "
                            f"minimum and maximum over seed(s) {seed_list(found)}.")
         others = runs.variants(bench, method)
         if others:
@@ -177,6 +240,7 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
         if unstated:
             table.notes.append("Settings the paper does not state (from the runs' configs): "
                                + "; ".join(f"{k}: {v}" for k, v in unstated.items()))
+        protocol_note(table, scored)
         if paper:
             table.notes.append(NO_PAPER_FIGURES)
         note_unfinished(table, runs, {bench})

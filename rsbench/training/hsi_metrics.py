@@ -8,7 +8,9 @@ manifest's statistics; RMSE and MAE scale by ``max − min``, R² and r do not c
 Each meter keeps all it needs in one summable tensor ``state`` (the runner all-reduces it under
 DDP): a confusion matrix plus per-class histograms of the predicted probability (ROC-AUC from
 histograms, exact up to ties within a bin of width 1/``bins``), or running sums for regression.
-A bounded sample of (true, predicted) pairs is kept for the figures.
+A bounded sample of (true, predicted) pairs is kept for the figures. Both report
+``pixels_scored``: the labelled pixels counted (one per window under the centre-pixel protocol,
+every owned labelled pixel under the per-pixel one; see ``rsbench.training.taiga``).
 """
 
 from __future__ import annotations
@@ -169,6 +171,7 @@ class HsiClassificationMeter:
                                   "support": int(pc["support"][i])}
                               for i, c in enumerate(self.classes)},
                 "samples": int(cm.sum()),
+                "pixels_scored": int(cm.sum()),
                 "confusion": cm.tolist(),
                 "confusion_normalised": normalised_confusion(cm).round(6).tolist()}
 
@@ -219,7 +222,8 @@ class HsiRegressionMeter:
         sums = self.state.cpu().numpy()
         norm = regression_scores(sums)
         phys = regression_scores(sums, scale=self.hi - self.lo)
-        return {**norm, "physical": {**phys, "unit": self.spec.get("unit", ""),
+        return {**norm, "pixels_scored": int(norm["n"]),
+                "physical": {**phys, "unit": self.spec.get("unit", ""),
                                      "min": self.lo, "max": self.hi}}
 
     def plot(self, path: Path, title: str) -> None:

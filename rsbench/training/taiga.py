@@ -1,7 +1,12 @@
-"""The ``taiga`` benchmark's plug-ins for the runner (named in ``rsbench/configs/taiga*.json``).
+"""The ``taiga`` benchmarks' plug-ins for the runner (named in ``rsbench/configs/taiga*.json``).
 
 - :class:`TaigaReader` reads patch windows out of the raster arrays ``build-taiga`` stores once
-  (int16 reflectance) and ships the training split's per-band min/max with every batch;
+  (int16 reflectance) and ships the training split's per-band min/max with every batch; its
+  targets are the centre pixel's (benchmark ``taiga-centre``, the TAIGA baseline's protocol);
+- :class:`TaigaPixelReader` gives every pixel of each window as a target (benchmarks ``taiga``,
+  ``taiga-cs``, ``taiga-focal-nw``: the HSI paper's per-pixel protocol) and, in the val and test
+  splits, keeps each labelled pixel only in the window that owns it (:func:`owned_pixels`), so
+  an evaluation scores every labelled pixel the windows cover exactly once;
 - :class:`TaigaPrep` turns them into min–max normalised float patches on the device and flips
   them at random (the paper's augmentation, Section IV-A);
 - :func:`warmup` is the learning-rate warm-up: the first epoch at 1/N of the rate, rising by
@@ -113,10 +118,87 @@ def warmup(optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: int = 5
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: min(1.0, (e + 1) / n))
 
 
+SCORED_SPLITS = ("val", "test")  # splits whose pixels are scored once (owned pixels only)
+
+
+def owned_pixels(windows: np.ndarray, which: Sequence[int] | np.ndarray,
+                 tree: Any = None) -> list[np.ndarray]:
+    """For each window ``which[i]`` of ``windows`` ((n, 4): row, col, height, width), the
+    h×w bool mask of the pixels it owns: those nearer (Euclidean) to its centre pixel than to
+    the centre of any other window covering them, ties going to the window listed first.
+
+    Every pixel covered by ``windows`` is owned by exactly one of them, so predictions taken
+    from owned pixels only stitch the overlapping windows into one map (each pixel predicted
+    from the window where it lies most central). ``tree`` is a ``scipy.spatial.cKDTree`` of
+    the window centres, reused between calls.
+    """
+    from scipy.spatial import cKDTree
+
+    win = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
+    r, c, h, w = win.T
+    cr, cc = r + h // 2, c + w // 2
+    if tree is None:
+        tree = cKDTree(np.c_[cr, cc])
+    reach = int(max(h.max(), w.max())) if len(win) else 0
+    out = []
+    for i in np.asarray(which, dtype=np.int64).reshape(-1):
+        # windows whose centre is within one window side (Chebyshev): a superset of those
+        # overlapping window i; sorted so that argmin breaks ties towards the first listed
+        nb = np.sort(np.asarray(tree.query_ball_point([cr[i], cc[i]], reach, p=np.inf),
+                                dtype=np.int64))
+        rows = r[i] + np.arange(h[i])
+        cols = c[i] + np.arange(w[i])
+        in_r = (rows[None] >= r[nb, None]) & (rows[None] < (r + h)[nb, None])  # (k, h)
+        in_c = (cols[None] >= c[nb, None]) & (cols[None] < (c + w)[nb, None])  # (k, w)
+        d2 = (rows[None] - cr[nb, None])[:, :, None] ** 2 \
+            + (cols[None] - cc[nb, None])[:, None, :] ** 2
+        d2 = np.where(in_r[:, :, None] & in_c[:, None, :], d2, np.iinfo(np.int64).max)
+        out.append(nb[d2.argmin(0)] == i)
+    return out
+
+
 class TaigaPixelReader(TaigaReader):
     """Like :class:`TaigaReader`, but every task's target is its whole P×P label window (from
     the ``targets_cls`` / ``targets_reg`` rasters; 255 / NaN = no label), for per-pixel
-    training of models built with ``per_pixel: true`` (benchmark ``taiga-pixel``)."""
+    training and scoring of models built with ``per_pixel: true`` (benchmark ``taiga``).
+
+    Training rows keep every labelled pixel (the loss runs over all of them). Rows of the val
+    and test splits keep only the pixels their window owns among the windows of the same split
+    (:func:`owned_pixels`); the rest become "no label", so the meters count every labelled
+    pixel the split's windows cover exactly once.
+    """
+
+    def __init__(self, path: str | os.PathLike, tasks: Sequence[str], image_array: str = "image"):
+        super().__init__(path, tasks, image_array)
+        self._owners: dict[str, tuple[np.ndarray, np.ndarray, Any]] = {}
+        self._masks: dict[int, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_owners"], state["_masks"] = {}, {}
+        return state
+
+    def owned(self, rows: np.ndarray) -> list[np.ndarray | None]:
+        """Per row, its owned-pixel mask (val/test rows) or None (every pixel kept)."""
+        index = self.data.index
+        split = index["split"].to_numpy()
+        out: list[np.ndarray | None] = []
+        todo = [int(r) for r in rows if split[r] in SCORED_SPLITS and int(r) not in self._masks]
+        for sp in {split[r] for r in todo}:
+            if sp not in self._owners:
+                from scipy.spatial import cKDTree
+
+                members = np.flatnonzero(split == sp)
+                cols = self.data.manifest["arrays"][self.image_array]["window_columns"]
+                win = index[cols].to_numpy(np.int64)[members]
+                self._owners[sp] = (members, win, cKDTree(win[:, :2] + win[:, 2:] // 2))
+            members, win, tree = self._owners[sp]
+            mine = [r for r in todo if split[r] == sp]
+            masks = owned_pixels(win, np.searchsorted(members, mine), tree)
+            self._masks.update(zip(mine, masks))
+        for r in rows:
+            out.append(self._masks.get(int(r)))
+        return out
 
     def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         out = super().__call__(rows)
@@ -132,5 +214,14 @@ class TaigaPixelReader(TaigaReader):
                 windows[raster] = self._read(raster, rows)
             window = windows[raster][..., int(spec.get("channel", 0))]
             dtype = np.int64 if spec["type"] == "classification" else np.float32
-            out[name] = torch.from_numpy(np.ascontiguousarray(window, dtype=dtype))
+            out[name] = torch.from_numpy(np.array(window, dtype=dtype))
+        masks = self.owned(rows)
+        if any(m is not None for m in masks):
+            for name in self.tasks:
+                spec = self.data.task(name)
+                empty = np.nan if spec["type"] != "classification" \
+                    else spec.get("ignore_index", 255)
+                for i, m in enumerate(masks):
+                    if m is not None:
+                        out[name][i][torch.from_numpy(~m)] = empty
         return out

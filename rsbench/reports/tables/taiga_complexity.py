@@ -10,6 +10,8 @@ from rsbench.reports.tables.taiga_comparison import ROWS as COMPARISON
 from rsbench.reports.taiga_tables import (
     mark_best,
     paper_rows,
+    protocol_label,
+    protocol_note,
     run_complexity,
     seed_cell,
     summary,
@@ -28,6 +30,7 @@ COLUMNS = [Column("Params (M)", "", "params", better="min", scale=1.0),
 def build(spec: TableSpec, runs, paper: bool) -> Table:
     published = paper_rows("complexity") if paper else {}
     rows = []
+    scored: dict[str, set[int]] = {}
     for bench, method, label in ROWS:
         if bench is None:  # not implemented here: only the paper's figures
             if label in published:
@@ -42,15 +45,17 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
                  Cell(flops / 1e9) if flops else Cell(),
                  seed_cell([r.metrics.get("train_seconds_per_epoch") for r in found]),
                  seed_cell([summary(r)["oa"] for r in found])]
-        rows.append(Row(label, "ours", f"{bench}/{method}", cells, len(found), runs=found))
+        rows.append(Row(protocol_label(label, bench, found, scored), "ours",
+                        f"{bench}/{method}", cells, len(found), runs=found))
         if label in published:
             rows.append(Row(f"{label} (paper)", "paper", method,
                             [Cell(published[label].get(c.value)) for c in COLUMNS]))
     mark_best(rows, COLUMNS)
     table = Table(spec.name, spec.title, list(COLUMNS), rows)
-    table.notes += provenance_notes(rows, ["taiga"])
+    table.notes += provenance_notes(rows, sorted({b for b, _, _ in ROWS if b}))
     table.notes.append("FLOPs: one forward pass of one patch (multiply-add = 2 FLOPs); "
                        "time per epoch depends on the device of each run.")
+    protocol_note(table, scored)
     return table
 
 
