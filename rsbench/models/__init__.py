@@ -34,6 +34,7 @@ MODELS: dict[str, str] = {
     "baseline-attention": "rsbench.models.baseline_attention:build_baseline_attention",
     "cross-stitch": "rsbench.models.cross_stitch:build_cross_stitch",
     "uncertainty": "rsbench.models.uncertainty:build_uncertainty",
+    "den": "rsbench.models.den:build_den",
 }
 
 

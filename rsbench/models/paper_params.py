@@ -51,7 +51,7 @@ TABLE_II: dict[str, dict[str, float | str]] = {
             "attention_per_task": 1.80 * M, "extractors": 6.27 * M, "total": 34.80 * M},
 }
 
-# "No. parameters" of Tables III (a, b), IV and V (a, b); DEN is not implemented here
+# "No. parameters" of Tables III (a, b), IV and V (a, b)
 PAPER_TOTALS: dict[str, dict[str, float]] = {
     "msc": {"single-task": 63.92 * M, "fine-tune": 63.92 * M, "cross-stitch": 63.92 * M,
             "den": 31.29 * M, "uncertainty": 21.34 * M, "shared-specific": 21.34 * M,
@@ -66,12 +66,21 @@ PAPER_TOTALS: dict[str, dict[str, float]] = {
 # the MTLN paper's methods, in the order of its tables
 SCENE_MODELS = ("single-task", "fine-tune", "cross-stitch", "uncertainty", "shared-specific",
                 "baseline-attention", "mtln")
+# DEN (Table III only) classifies scenes: it is counted on MSC and mini-MSC, after Cross-Stitch
+SCENE_ONLY_MODELS = ("den",)
+
+
+def table_models(bench: str) -> tuple[str, ...]:
+    """The methods whose totals ``rsbench models params --benchmark bench`` lists."""
+    if bench.startswith("psc"):
+        return SCENE_MODELS
+    return SCENE_MODELS[:3] + SCENE_ONLY_MODELS + SCENE_MODELS[3:]
 
 COMPONENTS = {
     "shared": "Shared branch", "networks": "Per-task networks",
     "scene_classifier": "Scene classifier", "pixel_classifier": "Pixel classifier",
     "attention_per_task": "Attention modules / task", "extractors": "Extractors",
-    "cross_stitch": "Cross-stitch units", "loss_weights": "Loss weights", "total": "Total",
+    "cross_stitch": "Cross-stitch units", "selectors": "Selector networks", "loss_weights": "Loss weights", "total": "Total",
 }
 
 
@@ -115,7 +124,7 @@ def totals(bench: str) -> tuple[list[str], list[list[object]]]:
     """Total parameters of every MTLN-paper method next to the paper's "No. parameters"."""
     paper = PAPER_TOTALS[paper_key(bench)]
     rows = []
-    for model in SCENE_MODELS:
+    for model in table_models(bench):
         ours = breakdown(model, bench)["total"]
         rows.append([model, ours, paper.get(model), _diff(ours, paper.get(model))])
     return ["Method", "rsbench", "paper", "difference"], rows
