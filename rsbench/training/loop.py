@@ -76,11 +76,13 @@ class Loop:
     on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
 
 
-def auxiliary_loss(model: nn.Module) -> torch.Tensor | None:
+def auxiliary_loss(model: nn.Module, targets: Mapping[str, torch.Tensor]
+                   ) -> torch.Tensor | None:
     """The model's own extra loss of the last training forward pass (e.g. DEN's policy
-    gradient), added unweighted to the task losses; None for models without one."""
+    gradient, whose reward needs each image's loss, hence the step's ``targets``), added
+    unweighted to the task losses; None for models without one."""
     fn = getattr(model, "auxiliary_loss", None)
-    return fn() if callable(fn) else None
+    return fn(targets) if callable(fn) else None
 
 
 def backward_step(model: nn.Module, task_losses: Mapping[str, torch.Tensor],
@@ -145,7 +147,7 @@ def train(loop: Loop, state: TrainState) -> None:
             with autocast(loop.device, loop.amp):
                 outputs = loop.step_module(xs)
             task_losses = {t: loop.losses[t](outputs[t], targets[t]) for t in loop.tasks}
-            extra = auxiliary_loss(state.model)
+            extra = auxiliary_loss(state.model, targets)
             state.optimizer.zero_grad(set_to_none=True)
             total = backward_step(state.model, task_losses, state.scaler, extra)
             state.scaler.step(state.optimizer)
