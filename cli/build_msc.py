@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import workers_option
+from rsbench.cli.options import SEED, workers_option
 
 
 class SquareSize(click.ParamType):
@@ -47,7 +47,7 @@ SQUARE_SIZE = SquareSize()
 @click.option("--mapping", type=click.Path(), default=None,
               help="CSV mapping the shared classes to each source's class folders [default: "
               "rsbench/data/mini_msc_mapping.csv].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @workers_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_msc(merced, aid, nwpu, out, mini, size, train_fraction, per_class, mapping, seed,

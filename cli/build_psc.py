@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import workers_option
+from rsbench.cli.options import SEED, workers_option
 
 
 @click.command("build-psc")
@@ -29,7 +29,7 @@ from rsbench.cli.options import workers_option
 @click.option("--split-by", type=click.Choice(["patch", "image"]), default="patch",
               show_default=True, help="patch: per-class split (the paper); image: whole source "
               "images held out (no spatial leakage).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @workers_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_labelled,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from rsbench.cli.options import SEED
+
 
 @click.command("build-taiga")
 @click.option("--taiga", "taiga_root", required=True, type=click.Path(),
@@ -29,7 +31,7 @@ import click
               help="Categories below this share of labelled pixels become 'ignore'.")
 @click.option("--clip-percentile", type=float, default=98.0, show_default=True,
               help="Clip continuous targets at this percentile of non-zero training values.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_taiga(taiga_root, out, patch, stride, bands, split, test_fraction, val_fraction,
                 block_size, test_stands, min_class_fraction, clip_percentile, seed,

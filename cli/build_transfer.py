@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rsbench.cli.build_msc import SQUARE_SIZE
-from rsbench.cli.options import workers_option
+from rsbench.cli.options import SEED, workers_option
 
 
 @click.command("build-transfer")
@@ -16,7 +16,7 @@ from rsbench.cli.options import workers_option
               help="Training images per class; all the others are test images.")
 @click.option("--size", type=SQUARE_SIZE, default=224, show_default=True,
               help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @workers_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_transfer(patternnet, eurosat, out, train_per_class, size, seed, workers,

@@ -12,6 +12,7 @@ import click
 
 from rsbench import __version__
 from rsbench.cli.lazy import LazyGroup
+from rsbench.cli.oserrors import interrupted_line, os_error_line
 from rsbench.errors import RsbenchError
 from rsbench.progress import set_quiet
 
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="rsbench", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("rsbench: aborted", err=True)
+    except click.exceptions.Abort:  # click turns Ctrl-C (KeyboardInterrupt) into Abort
+        click.echo(f"rsbench: {interrupted_line(args)}", err=True)
         return 130
     except click.ClickException as exc:  # wrong options: one line too, not click's usage block
         message = " ".join(exc.format_message().split())
@@ -79,15 +80,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        click.echo("rsbench: interrupted; builders and runs continue with --resume", err=True)
+        click.echo(f"rsbench: {interrupted_line(args)}", err=True)
         return 130
+    except OSError as exc:  # a full disk, a file where a folder should be, no permission
+        line = None if debug else os_error_line(exc, args)
+        if line is None:
+            if debug:
+                raise
+            return _unexpected(exc)
+        click.echo(f"rsbench: error: {line}", err=True)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
         if debug:
             raise
-        click.echo(f"rsbench: error: unexpected {type(exc).__name__}: {exc} "
-                   "(rerun with --debug for the traceback, and please report it)", err=True)
-        return 1
+        return _unexpected(exc)
     return 0
+
+
+def _unexpected(exc: BaseException) -> int:
+    """A failure nobody foresaw: one line asking for a report."""
+    click.echo(f"rsbench: error: unexpected {type(exc).__name__}: {exc} "
+               "(rerun with --debug for the traceback, and please report it)", err=True)
+    return 1
 
 
 if __name__ == "__main__":

@@ -30,3 +30,8 @@ SIZE = SizeType()
 def workers_option(f):
     return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                         help="Parallel worker processes.")(f)
+
+
+# numpy's and torch's generators take seeds in 0..2**32-1; a seed outside fails at once, here
+SEED = click.IntRange(0, 2**32 - 1)
+

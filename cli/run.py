@@ -35,6 +35,9 @@ def _parse_seeds(ctx, param, values) -> list[int]:
             if part:
                 if not part.lstrip("-").isdigit():
                     raise click.BadParameter(f"{part!r} is not an integer seed")
+                if not 0 <= int(part) < 2**32:
+                    raise click.BadParameter(f"seed {part} is out of range; seeds are 0 to "
+                                             "2**32-1")
                 seeds.append(int(part))
     return list(dict.fromkeys(seeds))
 

@@ -20,7 +20,7 @@ import click
 @click.option("--out", type=click.Path(), default=None,
               help="Table file; heatmaps go next to it as <stem>_<variable>.png [default: "
               "table on stdout, heatmaps ./separability_<variable>.png].")
-@click.option("--ridge", type=float, default=None,
+@click.option("--ridge", type=click.FloatRange(min=0), default=None,
               help="Add RIDGE x mean variance to each (standardised) class covariance; needed "
               "when a class has no more pixels than bands.")
 @click.option("--worst", type=click.IntRange(min=1), default=3, show_default=True,
@@ -50,10 +50,13 @@ def separability(dataset, variables, split, bands, fmt, out, ridge, worst) -> No
         separability_table,
     )
 
-    ds = open_dataset(dataset)
-    if "image" not in ds.manifest["arrays"]:
-        raise UsageError(f"{dataset} has no 'image' raster; separability needs a dataset built "
-                         "by build-taiga")
+    ds = open_dataset(dataset, hint="separability needs a dataset built by `rsbench "
+                      "build-taiga`")
+    image = ds.manifest["arrays"].get("image", {})
+    if ds.manifest.get("builder") != "build-taiga" or image.get("layout") != "raster":
+        raise UsageError(f"{dataset} was built by {ds.manifest.get('builder', 'another tool')}, "
+                         "not build-taiga; separability compares the pixel spectra of a "
+                         "hyperspectral dataset: give a folder written by `rsbench build-taiga`")
     names = list(variables) or [n for n, t in ds.tasks.items()
                                 if t["type"] == "classification" and "raster" in t]
     sel = parse_bands(bands, ds.array("image").shape[2]) if bands else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SIZE
+from rsbench.cli.options import SEED, SIZE
 
 
 @click.command()
@@ -15,7 +15,7 @@ from rsbench.cli.options import SIZE
               help="Number of image/label pairs.")
 @click.option("--size", type=SIZE, default="1024x1024", show_default=True,
               help="Image size as ROWSxCOLS (real GID: 7200x6800).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def gid(out: str, classes: str, images: int, size: tuple[int, int], seed: int) -> None:
     """Write a synthetic GID: georeferenced 8-bit RGB and NirRGB GeoTIFFs with RGB colour labels.
 

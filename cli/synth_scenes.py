@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SIZE
+from rsbench.cli.options import SEED, SIZE
 
 DATASETS = ["merced", "aid", "nwpu", "patternnet", "eurosat"]
 
@@ -20,7 +20,7 @@ DATASETS = ["merced", "aid", "nwpu", "patternnet", "eurosat"]
 @click.option("--size", type=SIZE, default=None,
               help="Image size ROWSxCOLS [default: the published size: Merced/NWPU/PatternNet "
               "256, AID 600, EuroSAT 64].")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def scenes(dataset: str, out: str, per_class: int, real_counts: bool,
            size: tuple[int, int] | None, seed: int) -> None:
     """Write a synthetic scene dataset in the real layout: real class folders and file names,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SIZE
+from rsbench.cli.options import SEED, SIZE
 
 
 @click.command()
@@ -15,7 +15,7 @@ from rsbench.cli.options import SIZE
               help="Spectral bands of the cube (real TAIGA: 128, 400-1000 nm).")
 @click.option("--stands", type=click.IntRange(min=4), default=24, show_default=True,
               help="Number of forest stands (polygons).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def taiga(out: str, size: tuple[int, int], bands: int, stands: int, seed: int) -> None:
     """Write a synthetic TAIGA: int16 BSQ reflectance cube + int32 BIP forestdata_stands.
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
-from rsbench.errors import InputError
+from rsbench.errors import InputError, UsageError
 
 SINGULAR_TOL = 1e-12  # smallest conditional variance (relative) a class covariance may have
 
@@ -99,6 +99,9 @@ def _chol(s: np.ndarray, name: str, ridge: float | None) -> np.ndarray:
 def pair_measures(a: ClassStats, b: ClassStats, names: tuple[str, str] = ("class 1", "class 2"),
                   ridge: float | None = None) -> dict[str, float]:
     """B, JM, D and TD of two Gaussian classes (see the module docstring)."""
+    if ridge is not None and not ridge >= 0:
+        raise UsageError(f"--ridge must be 0 or more, not {ridge}; a negative ridge makes the "
+                         "class covariances indefinite")
     p = len(a.mean)
     for s, nm in ((a, names[0]), (b, names[1])):
         if s.n <= p and not ridge:

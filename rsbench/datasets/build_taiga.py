@@ -227,9 +227,9 @@ class TaigaBuilder:
         self.half = opts.patch // 2
         self.block = opts.block_size or 8 * opts.patch
         params = {"taiga": str(self.root.resolve()), **opts.__dict__}
+        self.test_ids = self._read_test_stands(opts.test_stands) if opts.test_stands else None
         self.writer = DatasetWriter(out, builder="build-taiga", params=params, resume=resume)
         self.staging = self.writer.staging
-        self.test_ids = self._read_test_stands(opts.test_stands) if opts.test_stands else None
 
     # ------------------------------------------------------------------ helpers
     def _strip(self, bands: int, itemsize: int) -> int:
@@ -245,6 +245,9 @@ class TaigaBuilder:
     @staticmethod
     def _read_test_stands(path: str) -> np.ndarray:
         p = Path(path)
+        if p.is_dir():
+            raise UsageError(f"--test-stands {p} is a folder; give a text file with one "
+                             "stand id per line")
         if not p.is_file():
             raise UsageError(f"--test-stands {p} does not exist; give a text file with one "
                              "stand id per line")
@@ -420,8 +423,12 @@ class TaigaBuilder:
         rows = np.arange(h + s * math.ceil(r0 / s), r1 - h, s) - r0
         cols = np.arange(h + s * math.ceil(c0 / s), c1 - h, s) - c0
         if not len(rows) or not len(cols):
-            raise InputError(f"{self.stands.data}: the labelled area is smaller than one "
-                             f"{p}x{p} window; use a smaller --patch")
+            if min(r1 - r0, c1 - c0) < p:
+                raise InputError(f"{self.stands.data}: the labelled area ({r1 - r0}x{c1 - c0} "
+                                 f"px) is smaller than one {p}x{p} window; use a smaller --patch")
+            raise UsageError(f"--stride {s} leaves no window centre inside the labelled area "
+                             f"({r1 - r0}x{c1 - c0} px) with --patch {p}; use a --stride "
+                             f"below {max(1, min(r1 - r0, c1 - c0) - p + 1)}")
         ok = ~window_any(valid, rows, cols, h, np.logical_not)
         ctr_code = code[np.ix_(rows, cols)]
         ok &= labelled[np.ix_(rows, cols)] & (ctr_code > 0)
