@@ -26,7 +26,7 @@ from rsbench.datasets import gid
 from rsbench.datasets.format import DatasetWriter, TaskSpec, describe_source
 from rsbench.datasets.psc_rule import REASONS, scene_decision, window_counts
 from rsbench.datasets.splits import check_fraction, split_by_group, split_per_class
-from rsbench.errors import InputError, UsageError
+from rsbench.errors import InputError, UsageError, unreadable
 from rsbench.progress import progress
 
 GDAL_CACHE_MB = 64  # windows are read once, in order: a big block cache only costs memory
@@ -79,8 +79,8 @@ def _open(path: Path):
     try:
         return rasterio.open(path)
     except RasterioIOError as exc:
-        raise InputError(f"{path} cannot be read as a raster ({exc}); the file is truncated or "
-                         "not a GeoTIFF: download it again") from None
+        raise unreadable(path, exc, "the file is truncated or not a GeoTIFF: download it "
+                         "again") from None
 
 
 def _check_pair(pair: gid.GidPair, img, lab, opts: PscOptions) -> None:
@@ -136,7 +136,7 @@ def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
             return codes, scratch.packed
         idx = lab.read(1, window=window)
     except RasterioIOError as exc:
-        raise InputError(f"{pair.label} is damaged ({exc}); download it again") from None
+        raise unreadable(pair.label, exc, "the file is damaged: download it again") from None
     return np.where(idx > classes, classes + 1, idx).astype(np.uint8), idx.astype(np.uint32)
 
 
@@ -199,7 +199,7 @@ class _StripLoader:
         try:
             self.img.read(window=window, out=out.transpose(2, 0, 1))
         except RasterioIOError as exc:
-            raise InputError(f"{self.pair.image} is damaged ({exc}); download it again") \
+            raise unreadable(self.pair.image, exc, "the file is damaged: download it again") \
                 from None
         return out
 

@@ -142,6 +142,11 @@ class EnviRaster:
         if data.stat().st_size < expected:
             raise InputError(f"{data} holds {data.stat().st_size} bytes but its header "
                              f"describes {expected}; the file is truncated, download it again")
+        try:
+            check_byte_order(r)
+        except PermissionError:
+            raise InputError(f"{data} cannot be read (permission denied); fix its permissions "
+                             "(e.g. chmod u+r)") from None
         return r
 
     @property
@@ -199,6 +204,83 @@ class EnviRaster:
         """Rows per strip so that one strip of ``bands`` bands stays under ``budget`` bytes."""
         per_row = self.samples * (bands or self.bands) * self.dtype.itemsize
         return max(1, min(self.lines, budget // max(per_row, 1)))
+
+
+SAMPLE_ROWS = 8  # rows spread over the file that the byte-order check reads
+MIN_SAMPLES = 256  # fewer valid values than this: too few to judge the byte order
+
+
+def _byte_entropy(values: np.ndarray) -> float:
+    """Shannon entropy (bits) of a uint8 sample."""
+    p = np.bincount(values, minlength=256) / max(len(values), 1)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def looks_byte_swapped(values: np.ndarray) -> bool:
+    """True when ``values`` (native order, no-data removed) read better the other way round.
+
+    Integers: in measured data the least significant byte varies most and the most significant
+    least; when the order is wrong, the two swap roles. Floats: swapped floats have absurd
+    magnitudes (1e-38, 1e+38, NaN) where the other order gives ordinary numbers.
+    """
+    v = np.asarray(values).ravel()
+    if v.dtype.itemsize < 2 or len(v) < MIN_SAMPLES:
+        return False
+    if v.dtype.kind == "f":
+        def ordinary(x: np.ndarray) -> float:
+            with np.errstate(all="ignore"):
+                a = np.abs(x[x != 0])
+                return float(np.mean(np.isfinite(a) & (a > 1e-20) & (a < 1e20))) if len(a) else 1
+        return ordinary(v) < 0.5 and ordinary(v.byteswap()) > 0.95
+    u = v.view(np.dtype(f"u{v.dtype.itemsize}"))
+    low = (u & 0xFF).astype(np.uint8)
+    high = (u >> (8 * (v.dtype.itemsize - 1))).astype(np.uint8)
+    return _byte_entropy(high) > _byte_entropy(low) + 1.0
+
+
+def _sample_band(raster: EnviRaster, band: int) -> np.ndarray:
+    """Band ``band`` of SAMPLE_ROWS rows spread over the file (native order), read directly."""
+    W, item, nb = raster.samples, raster.dtype.itemsize, raster.bands
+    out = []
+    with open(raster.data, "rb") as f:
+        for r in np.unique(np.linspace(0, raster.lines - 1, SAMPLE_ROWS).astype(int)):
+            r = int(r)
+            if raster.interleave == "bsq":
+                start, count, step = (band * raster.lines + r) * W, W, 1
+            elif raster.interleave == "bil":
+                start, count, step = (r * nb + band) * W, W, 1
+            else:  # bip: the row's bands are interleaved pixel by pixel
+                start, count, step = r * W * nb + band, (W - 1) * nb + 1, nb
+            f.seek(raster.offset + start * item)
+            row = np.frombuffer(f.read(count * item), dtype=raster.dtype)[::step]
+            out.append(row.astype(row.dtype.newbyteorder("=")))
+    return np.concatenate(out)
+
+
+def check_byte_order(raster: EnviRaster) -> None:
+    """Refuse a raster whose values look byte-swapped, naming the header's ``byte order`` field.
+
+    Reads one band of a few rows spread over the file; zeros and the ``data ignore value`` are
+    left out.
+    """
+    if raster.dtype.itemsize < 2 or raster.lines == 0 or raster.samples == 0:
+        return
+    values = _sample_band(raster, raster.bands // 2)
+    keep = values != 0
+    ignore = raster.ignore_value()
+    if ignore is not None:
+        keep &= values != ignore
+    if not looks_byte_swapped(values[keep]):
+        return
+    order = int(raster.fields.get("byte order", 0))
+    read_as = "little-endian" if order == 0 else "big-endian"
+    sample = values[keep][:3]
+    raise InputError(
+        f"{raster.header}: 'byte order = {order}' reads {raster.data.name} as {read_as}, but the "
+        f"values then look byte-swapped (e.g. {', '.join(str(x) for x in sample)}; the other "
+        f"order gives {', '.join(str(x) for x in sample.byteswap())}); set 'byte order = "
+        f"{1 - order}' in the header if the file was written that way, or download it again")
 
 
 def band_descriptions(raster: EnviRaster) -> dict[str, dict]:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rsbench import __version__
+from rsbench.diskspace import require_free
 from rsbench.errors import InputError, UsageError
 
 FORMAT_NAME = "rsbench-dataset"
@@ -371,6 +372,9 @@ class DatasetWriter:
                                      for a in names})
                 drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews")
                 drawn = drawing.submit(previews, self.out / PREVIEW, view)
+        require_free(arrays_dir, sum(int(np.prod(array_meta[a]["shape"], dtype=np.int64))
+                                     * np.dtype(array_meta[a]["dtype"]).itemsize
+                                     for a in names), "the final arrays")
         try:
             in_part_order = bool(names) and _whole_parts_in_order(part_ids, part_rows, parts)
             for aname in names:
@@ -550,6 +554,10 @@ def read_manifest(path: str | os.PathLike, hint: str | None = None) -> dict:
         raise InputError(f"{mf} is not valid JSON ({exc}); rebuild the dataset") from None
     if manifest.get("format") != FORMAT_NAME:
         raise InputError(f"{mf} is not an rsbench dataset manifest")
+    missing = [k for k in ("builder", "num_samples", "arrays", "tasks") if k not in manifest]
+    if missing:
+        raise InputError(f"{mf} lacks {', '.join(repr(k) for k in missing)}; it is not a "
+                         "complete dataset manifest: copy the dataset folder again or rebuild it")
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(
             f"{root} uses dataset format version {manifest['format_version']}, newer than this "
@@ -575,7 +583,18 @@ class Dataset:
     @property
     def index(self) -> pd.DataFrame:
         if self._index is None:
-            self._index = pd.read_parquet(self.root / INDEX)
+            path = self.root / INDEX
+            if not path.is_file():
+                raise InputError(f"{path} is missing; the dataset folder is incomplete: copy it "
+                                 "again or rebuild it")
+            try:
+                self._index = pd.read_parquet(path)
+            except PermissionError:
+                raise InputError(f"{path} cannot be read (permission denied); fix its "
+                                 "permissions") from None
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{path} cannot be read as a Parquet index ({exc}); copy the "
+                                 "dataset folder again or rebuild it") from None
         return self._index
 
     @property
@@ -596,7 +615,11 @@ class Dataset:
             path = self.root / meta["file"]
             if not path.exists():
                 raise InputError(f"{path} is missing; the dataset folder is damaged, rebuild it")
-            self._arrays[name] = np.load(path, mmap_mode="r")
+            try:
+                self._arrays[name] = np.load(path, mmap_mode="r")
+            except ValueError as exc:  # e.g. "mmap length is greater than file size"
+                raise InputError(f"{path} is truncated or not a .npy array ({exc}); copy the "
+                                 "dataset folder again or rebuild it") from None
         return self._arrays[name]
 
     def rows(self, task: str, split: str | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ from rsbench.datasets import gid
 from rsbench.datasets.build_psc import PscOptions, assign_splits, psc_tasks
 from rsbench.datasets.format import DatasetWriter, describe_source
 from rsbench.datasets.psc_rule import scene_decision
-from rsbench.errors import InputError
+from rsbench.errors import InputError, unreadable
 from rsbench.progress import progress
 
 SUBFOLDERS = ("image", "label_gray")
@@ -53,7 +53,7 @@ def _read(path: Path) -> np.ndarray:
         with rasterio.open(path) as ds:
             return ds.read()
     except RasterioIOError as exc:
-        raise InputError(f"{path} cannot be read ({exc}); the file is damaged") from None
+        raise unreadable(path, exc, "the file is damaged: download it again") from None
 
 
 def import_gid_mtl(root: str | Path, out: str | Path, opts: PscOptions | None = None,

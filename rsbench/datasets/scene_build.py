@@ -102,9 +102,7 @@ def write_parts(writer: DatasetWriter, plans: list[TaskPlan], size: tuple[int, i
                     part.close({"task": current[0], "label": current[1]})
                 part, current = writer.part_writer(plan.part_key(lab)), (plan.name, lab)
             if dec.image is None:
-                raise InputError(
-                    f"{im.path} cannot be read as an image ({dec.error}); replace it with the "
-                    "file from the original download (or delete it), then rerun with --resume")
+                raise InputError(f"{im.path} {dec.error}, then rerun with --resume")
             part.append({
                 "task": plan.name, "label": lab, "class": plan.classes[lab],
                 "source_class": im.class_name,
