@@ -27,7 +27,7 @@ UNSTATED = {"augmentation": "random flips, not stated by the paper",
 SETTINGS = [
     ("a" * 16, {}, {0: 0.90, 1: 0.92, 2: 0.94}),
     ("b" * 16, {"epochs": 2}, {1: 0.50}),
-    ("c" * 16, {"lr": 0.001}, {0: 0.80, 1: 0.84}),
+    ("c" * 16, {"optimizer.lr": 0.001}, {0: 0.80, 1: 0.84}),
     ("d" * 16, {"model_options.width": 16}, {0: 0.70}),
 ]
 

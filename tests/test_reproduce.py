@@ -96,3 +96,24 @@ def test_reproduce_mini_msc_end_to_end(datasets, tmp_path):
     for label in ("Baseline", "Cross-Stitch", "Uncer. Weig.", "MTLN"):
         assert any(ln.startswith(f"| {label}") and ln.rstrip().endswith("| 1 |")
                    for ln in text.splitlines()), label
+
+
+def test_the_source_run_of_a_transfer_is_the_one_at_the_same_settings(tmp_path):
+    from rsbench.reports.reproduce import find_source_run
+    from rsbench.training.config import load_benchmark
+
+    def write(name: str, epochs: int, finished: str, **extra) -> Path:
+        d = tmp_path / "msc" / "mtln" / name / "0"
+        d.mkdir(parents=True)
+        conf = {**load_benchmark("msc"), "model": "mtln", "seed": 0, "epochs": epochs, **extra}
+        (d / "config.json").write_text(json.dumps(conf))
+        (d / "metrics.json").write_text(json.dumps({"complete": True, "finished": finished}))
+        return d
+
+    write("own", 50, "2026-01-02")
+    short = write("short", 1, "2026-01-01")
+    write("short-later-but-frozen", 1, "2026-01-03", frozen=True)
+    assert find_source_run(str(tmp_path), "msc", "mtln", 0, {"epochs": 1}) == short
+    assert find_source_run(str(tmp_path), "msc", "mtln", 0, {}).parent.name == "own"
+    assert find_source_run(str(tmp_path), "msc", "mtln", 1, {}) is None
+    assert find_source_run(str(tmp_path), "msc", "mtln", 0, {"epochs": 2}) is None

@@ -17,10 +17,14 @@ from pathlib import Path
 
 from rsbench.errors import InputError
 
+SHORT_KEYS = {"optimizer.lr": "lr"}  # config keys shown by their command-line name
+
 
 def setting_label(non_default: dict) -> str:
-    """``{"epochs": 2, "lr": 0.001}`` → ``"epochs=2, lr=0.001"`` ("" for the benchmark's own)."""
-    return ", ".join(f"{k}={json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}"
+    """``{"epochs": 2, "optimizer.lr": 0.001}`` → ``"epochs=2, lr=0.001"`` ("" for the
+    benchmark's own settings)."""
+    return ", ".join(f"{SHORT_KEYS.get(k, k)}="
+                     f"{json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}"
                      for k, v in sorted(non_default.items()))
 
 
