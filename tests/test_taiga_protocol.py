@@ -54,7 +54,7 @@ def test_owned_pixels_tile_the_windows_exactly_once_nearest_centre_first() -> No
     grid = [(r, c, 7, 7) for r in range(0, 40, 3) for c in range(0, 40, 3) if rng.random() < 0.6]
     odd = [(5, 8, 9, 9), (30, 2, 5, 5), (17, 20, 11, 7)]
     win = np.array(grid + odd)
-    masks = owned_pixels(win, range(len(win)))
+    masks = owned_pixels(win, band=16)  # several bands
     covered = np.zeros((60, 60), int)
     owner = np.full((60, 60), -1)
     for i, ((r, c, h, w), m) in enumerate(zip(win, masks)):

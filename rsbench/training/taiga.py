@@ -121,40 +121,44 @@ def warmup(optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: int = 5
 SCORED_SPLITS = ("val", "test")  # splits whose pixels are scored once (owned pixels only)
 
 
-def owned_pixels(windows: np.ndarray, which: Sequence[int] | np.ndarray,
-                 tree: Any = None) -> list[np.ndarray]:
-    """For each window ``which[i]`` of ``windows`` ((n, 4): row, col, height, width), the
-    h×w bool mask of the pixels it owns: those nearer (Euclidean) to its centre pixel than to
-    the centre of any other window covering them, ties going to the window listed first.
+def owned_pixels(windows: np.ndarray, band: int = 256) -> list[np.ndarray]:
+    """For each window of ``windows`` ((n, 4): row, col, height, width), the h×w bool mask of
+    the pixels it owns: those nearer (Euclidean) to its centre pixel than to the centre of any
+    other window covering them, ties going to the window listed first.
 
     Every pixel covered by ``windows`` is owned by exactly one of them, so predictions taken
     from owned pixels only stitch the overlapping windows into one map (each pixel predicted
-    from the window where it lies most central). ``tree`` is a ``scipy.spatial.cKDTree`` of
-    the window centres, reused between calls.
+    from the window where it lies most central). The windows paint their distances into an
+    owner raster one band of ``band`` rows at a time (memory: band × width of the windows'
+    extent), so the cost is one pass over each window's pixels.
     """
-    from scipy.spatial import cKDTree
-
     win = np.asarray(windows, dtype=np.int64).reshape(-1, 4)
     r, c, h, w = win.T
+    masks = [np.zeros((int(hh), int(ww)), bool) for hh, ww in zip(h, w)]
+    if not len(win):
+        return masks
     cr, cc = r + h // 2, c + w // 2
-    if tree is None:
-        tree = cKDTree(np.c_[cr, cc])
-    reach = int(max(h.max(), w.max())) if len(win) else 0
-    out = []
-    for i in np.asarray(which, dtype=np.int64).reshape(-1):
-        # windows whose centre is within one window side (Chebyshev): a superset of those
-        # overlapping window i; sorted so that argmin breaks ties towards the first listed
-        nb = np.sort(np.asarray(tree.query_ball_point([cr[i], cc[i]], reach, p=np.inf),
-                                dtype=np.int64))
-        rows = r[i] + np.arange(h[i])
-        cols = c[i] + np.arange(w[i])
-        in_r = (rows[None] >= r[nb, None]) & (rows[None] < (r + h)[nb, None])  # (k, h)
-        in_c = (cols[None] >= c[nb, None]) & (cols[None] < (c + w)[nb, None])  # (k, w)
-        d2 = (rows[None] - cr[nb, None])[:, :, None] ** 2 \
-            + (cols[None] - cc[nb, None])[:, None, :] ** 2
-        d2 = np.where(in_r[:, :, None] & in_c[:, None, :], d2, np.iinfo(np.int64).max)
-        out.append(nb[d2.argmin(0)] == i)
-    return out
+    c0, c1 = int(c.min()), int((c + w).max())
+    far = np.iinfo(np.int32).max
+    for y0 in range(int(r.min()), int((r + h).max()), band):
+        y1 = y0 + band
+        best = np.full((band, c1 - c0), far, np.int32)
+        owner = np.full((band, c1 - c0), -1, np.int32)
+        here = np.flatnonzero((r < y1) & (r + h > y0))
+        for j in here:  # ascending index: a strict "<" keeps ties with the first window
+            a, b = max(int(r[j]), y0), min(int(r[j] + h[j]), y1)
+            rows = (np.arange(a, b) - cr[j]) ** 2
+            cols = (np.arange(c[j], c[j] + w[j]) - cc[j]) ** 2
+            d2 = rows[:, None] + cols[None, :]
+            sl = (slice(a - y0, b - y0), slice(int(c[j]) - c0, int(c[j] + w[j]) - c0))
+            better = d2 < best[sl]
+            best[sl][better] = d2[better]
+            owner[sl][better] = j
+        for j in here:
+            a, b = max(int(r[j]), y0), min(int(r[j] + h[j]), y1)
+            sl = (slice(a - y0, b - y0), slice(int(c[j]) - c0, int(c[j] + w[j]) - c0))
+            masks[j][a - int(r[j]):b - int(r[j])] = owner[sl] == j
+    return masks
 
 
 class TaigaPixelReader(TaigaReader):
@@ -170,35 +174,23 @@ class TaigaPixelReader(TaigaReader):
 
     def __init__(self, path: str | os.PathLike, tasks: Sequence[str], image_array: str = "image"):
         super().__init__(path, tasks, image_array)
-        self._owners: dict[str, tuple[np.ndarray, np.ndarray, Any]] = {}
-        self._masks: dict[int, np.ndarray] = {}
+        self._owners: dict[str, dict[int, np.ndarray]] = {}  # split -> row -> owned mask
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state["_owners"], state["_masks"] = {}, {}
+        state["_owners"] = {}
         return state
 
     def owned(self, rows: np.ndarray) -> list[np.ndarray | None]:
         """Per row, its owned-pixel mask (val/test rows) or None (every pixel kept)."""
-        index = self.data.index
-        split = index["split"].to_numpy()
-        out: list[np.ndarray | None] = []
-        todo = [int(r) for r in rows if split[r] in SCORED_SPLITS and int(r) not in self._masks]
-        for sp in {split[r] for r in todo}:
-            if sp not in self._owners:
-                from scipy.spatial import cKDTree
-
-                members = np.flatnonzero(split == sp)
-                cols = self.data.manifest["arrays"][self.image_array]["window_columns"]
-                win = index[cols].to_numpy(np.int64)[members]
-                self._owners[sp] = (members, win, cKDTree(win[:, :2] + win[:, 2:] // 2))
-            members, win, tree = self._owners[sp]
-            mine = [r for r in todo if split[r] == sp]
-            masks = owned_pixels(win, np.searchsorted(members, mine), tree)
-            self._masks.update(zip(mine, masks))
-        for r in rows:
-            out.append(self._masks.get(int(r)))
-        return out
+        split = self.data.index["split"].to_numpy()
+        for sp in ({split[r] for r in rows} & set(SCORED_SPLITS)) - set(self._owners):
+            members = np.flatnonzero(split == sp)
+            cols = self.data.manifest["arrays"][self.image_array]["window_columns"]
+            masks = owned_pixels(self.data.index[cols].to_numpy(np.int64)[members])
+            self._owners[sp] = dict(zip(members.tolist(), masks))
+        return [self._owners[split[r]][int(r)] if split[r] in SCORED_SPLITS else None
+                for r in rows]
 
     def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         out = super().__call__(rows)
