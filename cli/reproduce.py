@@ -27,6 +27,7 @@ def _run_options(epochs, batch_size, input_size, lr, device, amp, workers, max_t
         args += ["--workers", str(workers)]
     if max_train_batches is not None:
         args += ["--max-train-batches", str(max_train_batches)]
+    changed["max_train_batches"] = max_train_batches
     import json
 
     for s in settings:

@@ -113,7 +113,13 @@ def test_the_source_run_of_a_transfer_is_the_one_at_the_same_settings(tmp_path):
     write("own", 50, "2026-01-02")
     short = write("short", 1, "2026-01-01")
     write("short-later-but-frozen", 1, "2026-01-03", frozen=True)
-    assert find_source_run(str(tmp_path), "msc", "mtln", 0, {"epochs": 1}) == short
+    write("short-later-other-set", 1, "2026-01-04", identity={
+        "fingerprint": "f" * 16, "non_default": {"epochs": 1, "model_options.width": 8}})
+    write("short-later-one-step", 1, "2026-01-05", max_train_batches=1)
+    assert find_source_run(str(tmp_path), "msc", "mtln", 0, {"epochs": 1,
+                                                              "max_train_batches": None}) == short
+    assert find_source_run(str(tmp_path), "msc", "mtln", 0, {"epochs": 1, "max_train_batches": 1}
+                           ).parent.name == "short-later-one-step"
     assert find_source_run(str(tmp_path), "msc", "mtln", 0, {}).parent.name == "own"
     assert find_source_run(str(tmp_path), "msc", "mtln", 1, {}) is None
     assert find_source_run(str(tmp_path), "msc", "mtln", 0, {"epochs": 2}) is None

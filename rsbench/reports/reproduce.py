@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rsbench.errors import RsbenchError, UsageError
 from rsbench.reports.plan import PlannedRun
+from rsbench.reports.runs import SHORT_KEYS
 
 
 @dataclass
@@ -159,6 +160,7 @@ def find_source_run(out: str, benchmark: str, model: str, seed: int,
 
     own = load_benchmark(benchmark)
     keys = {"epochs", "batch_size", "input_size", "optimizer.lr", *overrides}
+    allowed = keys | {SHORT_KEYS.get(k, k) for k in keys}
     best: tuple[str, Path] | None = None
     for mf in Path(out).rglob("metrics.json"):
         try:
@@ -171,6 +173,9 @@ def find_source_run(out: str, benchmark: str, model: str, seed: int,
                 and not conf.get("from_run") and not conf.get("frozen")):
             continue
         if any(_get(conf, k) != overrides.get(k, _get(own, k)) for k in keys):
+            continue
+        non_default = (conf.get("identity") or {}).get("non_default") or {}
+        if set(non_default) - allowed:  # another setting changed (e.g. a --set not given now)
             continue
         key = str(metrics.get("finished", ""))
         if best is None or key > best[0]:
