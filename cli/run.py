@@ -161,5 +161,10 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
                 parts.append(f"RMSE {sum(m['rmse'] for m in reg) / len(reg):.4f}"
                              + (f", R² {sum(r2) / len(r2):.3f}" if r2 else "")
                              + f" (mean of {len(reg)} continuous)")
+            scored = [m["pixels_scored"] for m in metrics["tasks"].values()
+                      if m.get("pixels_scored") is not None]
+            if scored and cfg.get("protocol"):  # taiga: which pixels the figures count
+                parts.append(f"{cfg['protocol']} protocol, {max(scored):,} labelled pixels "
+                             "scored")
             click.echo(f"{metrics['benchmark']} {metrics['method']} seed {seed}: "
                        + ", ".join(parts))

@@ -204,7 +204,9 @@ def test_cli_set_reaches_the_model_and_guards_resume(taiga: str, tmp_path, capsy
             "--max-train-batches", "1", "--device", "cpu", "--workers", "0",
             "--out", str(tmp_path)]
     assert main([*args, "--epochs", "1", "--set", "model_options.width=4"]) == 0
-    assert "(mean of 10 continuous)" in capsys.readouterr().out  # the summary line's RMSE, R²
+    out = capsys.readouterr().out
+    assert "(mean of 10 continuous)" in out  # the summary line's RMSE, R²
+    assert "per-pixel protocol, " in out and " labelled pixels scored" in out
     run = tmp_path / "taiga" / "hsi-mtl" / "0"
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert state["stem.0.weight"].shape[0] == 4
