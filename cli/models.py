@@ -1,4 +1,5 @@
-"""`rsbench models`: list the registered models and count their parameters as Table II does."""
+"""`rsbench models`: list the registered models and count their parameters as Table II does
+(MTLN benchmarks) or as Table VII does (taiga: parameters and FLOPs of the HSI models)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 
 import click
 
-BENCHMARK_NAMES = ["msc", "mini-msc", "psc5", "psc15"]
+BENCHMARK_NAMES = ["msc", "mini-msc", "psc5", "psc15", "taiga"]
 
 
 @click.group()
@@ -19,6 +20,7 @@ def models() -> None:
       rsbench models list
       rsbench models params --benchmark msc
       rsbench models params --benchmark psc5 --format latex
+      rsbench models params --benchmark taiga
     """
 
 
@@ -50,12 +52,23 @@ def list_models() -> None:
 def params(benchmark: str, fmt: str) -> None:
     """Print the MTLN paper's Table II for our MTLN, then every method's total parameters,
     each next to the paper's figure (models are built on the meta device: no memory, no data).
+    With --benchmark taiga: every HSI model's parameters and GFLOPs of one 45×45×110 window
+    next to the HSI paper's Table VII, with a note per row.
 
     \b
     Example:
       rsbench models params --benchmark msc
       rsbench models params --benchmark mini-msc --format csv > params.csv
+      rsbench models params --benchmark taiga --format latex
     """
+    if benchmark == "taiga":
+        from rsbench.models.hsi_params import BANDS, WINDOW, table_vii
+
+        caption = (f"Table VII sizes, taiga: parameters and GFLOPs of one forward pass of one "
+                   f"{WINDOW}x{WINDOW}x{BANDS} window (multiply-add = 2 FLOPs, "
+                   "torch.utils.flop_counter; the paper does not state its input or convention)")
+        click.echo(format_table(*table_vii(), fmt, caption).rstrip("\n"))
+        return
     from rsbench.models.paper_params import BENCHMARKS, table_ii, totals
 
     spec = BENCHMARKS[benchmark]

@@ -121,10 +121,20 @@ def test_residual_attention_is_residual_and_bounded() -> None:
 
 def test_single_task_has_one_network_per_variable() -> None:
     multi = build_model("hsi-mtl", TASKS, in_channels=BANDS, width=4)
-    single = build_model("hsi-single-task", TASKS, in_channels=BANDS, width=4)
+    single = build_model("hsi-single-task", TASKS, in_channels=BANDS, width=4,
+                         split="variable")
     assert len(single.nets) == 13
     n_multi = sum(p.numel() for p in multi.parameters())
     assert single.parameter_breakdown()["total"] > 5 * n_multi
+
+
+def test_single_task_default_is_one_network_per_task_type() -> None:
+    single = build_model("hsi-single-task", TASKS, in_channels=BANDS, width=4)
+    assert sorted(single.nets) == ["classification", "regression"]
+    out = single(torch.randn(2, BANDS, 15, 15), ["var3", "soil_class"])
+    assert list(out) == ["var3", "soil_class"] and out["soil_class"].shape == (2, 2)
+    with pytest.raises(UsageError, match="split"):
+        build_model("hsi-single-task", TASKS, in_channels=BANDS, width=4, split="task")
 
 
 def test_wrong_band_count_is_a_clear_error() -> None:

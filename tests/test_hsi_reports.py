@@ -98,7 +98,8 @@ def test_flops_of_single_task_counterpart_are_13_networks() -> None:
         TaskInfo(f"r{i}", "regression", 1) for i in range(10)]
     x = torch.zeros(1, 6, 11, 11)
     multi = count_flops(build_model("hsi-mtl", tasks, in_channels=6, width=4), x)
-    single = count_flops(build_model("hsi-single-task", tasks, in_channels=6, width=4), x)
+    single = count_flops(build_model("hsi-single-task", tasks, in_channels=6, width=4,
+                                     split="variable"), x)
     one_cls = count_flops(build_model("hsi-mtl", tasks[:1], in_channels=6, width=4), x)
     one_reg = count_flops(build_model("hsi-mtl", tasks[3:4], in_channels=6, width=4), x)
     assert single == 3 * one_cls + 10 * one_reg

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench.models.hsi_params import count_flops
 from rsbench.reports.provenance import (
     method_variants,
     provenance_notes,
@@ -251,17 +252,6 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
 # --------------------------------------------------------------------------------------------
 # complexity (Table VII)
 # --------------------------------------------------------------------------------------------
-
-
-def count_flops(model, x) -> int:
-    """FLOPs of one forward pass (multiply-add = 2 FLOPs), counted by PyTorch."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x, list(model.tasks))
-    return int(counter.get_total_flops())
 
 
 def run_complexity(run: RunResult) -> dict:
