@@ -54,7 +54,7 @@ def provenance_notes(rows: Sequence, benchmarks: Sequence[str]) -> list[str]:
     unstated = unstated_settings([x for r in rows for x in (getattr(r, "runs", None) or [])])
     if unstated:
         notes.append("Settings the paper does not state (from the runs' configs): "
-                     + "; ".join(f"{k}: {v}" for k, v in unstated.items()))
+                     + "; ".join(f"{k}: {v}" for k, v in unstated.items()) + ".")
     return notes
 
 
@@ -63,7 +63,7 @@ def unstated_settings(runs: Sequence[RunResult]) -> dict[str, str]:
     out: dict[str, str] = {}
     for r in runs:
         for k, v in r.unstated.items():
-            out.setdefault(k, str(v))
+            out.setdefault(k, str(v).strip().rstrip("."))
     return dict(sorted(out.items()))
 
 

@@ -240,7 +240,7 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
         unstated = unstated_settings(found)
         if unstated:
             table.notes.append("Settings the paper does not state (from the runs' configs): "
-                               + "; ".join(f"{k}: {v}" for k, v in unstated.items()))
+                               + "; ".join(f"{k}: {v}" for k, v in unstated.items()) + ".")
         protocol_note(table, scored)
         if paper:
             table.notes.append(NO_PAPER_FIGURES)
