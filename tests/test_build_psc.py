@@ -334,7 +334,8 @@ def test_resume_with_other_options_names_only_the_differences(tmp_path):
     from rsbench.errors import UsageError
 
     params = {"classes": 5, "min_fraction": 0.5, "mapping": ["x" * 50] * 40}
-    DatasetWriter(tmp_path / "out", builder="t", params=params)
+    with DatasetWriter(tmp_path / "out", builder="t", params=params) as first:
+        first.part_writer("done").close()  # finished work: the build is worth resuming
     with pytest.raises(UsageError) as err:
         DatasetWriter(tmp_path / "out", builder="t", params={**params, "min_fraction": 0.6},
                       resume=True)

@@ -17,9 +17,9 @@ from rsbench.cli.main import main as rsbench
 from rsbench.datasets.build_msc import DEFAULT_MAPPING, build_msc, read_mapping
 from rsbench.datasets.build_transfer import build_transfer
 from rsbench.datasets.format import open_dataset
-from rsbench.datasets.scene_build import assign_splits
 from rsbench.datasets.scene_images import decode_resize
 from rsbench.datasets.scenes import SPECS
+from rsbench.datasets.splits import split_per_class_grouped as assign_splits
 from rsbench.datasets.synth_scenes import synth_scenes
 from rsbench.errors import InputError, UsageError
 

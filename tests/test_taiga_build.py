@@ -8,7 +8,6 @@ import pytest
 
 from rsbench.datasets.build_taiga import (
     IGNORE,
-    TaigaBuilder,
     TaigaOptions,
     build_taiga,
     inverse_median_frequency,
@@ -234,14 +233,14 @@ def test_resume_after_interruption(src, tmp_path, monkeypatch, stands_ds):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(TaigaBuilder, "select_windows", boom)
+    monkeypatch.setattr("rsbench.datasets.build_taiga.select_windows", boom)
     with pytest.raises(KeyboardInterrupt):
         build_taiga(src, out, **OPTS, split="stands", seed=1)
     monkeypatch.undo()
     assert not (out / "dataset.json").exists()
     with pytest.raises(UsageError, match="--resume"):
         build_taiga(src, out, **OPTS, split="stands", seed=1)
-    assert (out / ".staging" / "parts" / "image" / "part.json").exists()
+    assert (out / ".staging" / "stages" / "image.json").exists()
     cube_reads = []
     orig = EnviRaster.read_rows
 

@@ -6,7 +6,7 @@ torch) serves one task/split as torch samples.
 
 from __future__ import annotations
 
-from rsbench.datasets.format import Dataset, open_dataset, read_manifest
+from rsbench.datasets.reader import Dataset, open_dataset, read_manifest
 
 __all__ = ["Dataset", "open_dataset", "read_manifest", "TaskDataset"]
 

@@ -17,9 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.datasets.format import DatasetWriter
-from rsbench.datasets.scene_build import TaskPlan, check_size, finish, task_seed, write_parts
+from rsbench.datasets.builder import Builder, run_build
+from rsbench.datasets.safepaths import check_plain_name
+from rsbench.datasets.scene_build import (
+    TaskPlan,
+    check_out_outside,
+    check_size,
+    finish,
+    write_parts,
+)
 from rsbench.datasets.scenes import SceneSource, norm, read_scene_dataset, spec
+from rsbench.datasets.splits import task_seed
+from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 
 MSC_SOURCES = ("merced", "aid", "nwpu")
@@ -77,6 +86,7 @@ def read_mapping(path: str | Path | None, sources: list[str]) -> dict[str, dict[
         where = f"--mapping {path}, row {i} ({shared or 'no name'})"
         if not shared:
             raise InputError(f"{where}: shared_class is empty; name the class")
+        check_plain_name(shared, f"{where}: shared_class")
         if shared in out:
             raise InputError(f"{where}: shared class {shared!r} appears twice; keep one row")
         out[shared] = {}
@@ -131,6 +141,62 @@ def plan_mini(source: SceneSource, mapping: dict[str, dict[str, list[str]]], per
     return TaskPlan(s.key, source, list(mapping), images, extra)
 
 
+class MscBuilder(Builder):
+    """MSC or mini-MSC: one task per source, one part per task and class."""
+
+    name = "build-msc"
+
+    def __init__(self, sources: Mapping[str, str | Path | None], *, mini: bool = False,
+                 size: tuple[int, int] = (224, 224), train_fraction: float = 0.8,
+                 per_class: int | None = None, mapping: str | Path | None = None,
+                 seed: int = 0, workers: int = 1):
+        given = {k: v for k, v in sources.items() if v is not None}
+        unknown = set(given) - set(MSC_SOURCES)
+        if unknown:
+            raise UsageError(f"unknown MSC source(s) {', '.join(sorted(unknown))}; MSC uses "
+                             f"{', '.join(MSC_SOURCES)}")
+        if not given:
+            raise UsageError("give at least one source: --merced, --aid and/or --nwpu")
+        if not 0 < train_fraction < 1:
+            raise UsageError(f"--train-fraction {train_fraction} must be between 0 and 1 "
+                             "(the paper uses 0.8)")
+        if not mini and (per_class is not None or mapping is not None):
+            raise UsageError("--per-class and --mapping select mini-MSC; add --mini")
+        per_class = PAPER_PER_CLASS if per_class is None else int(per_class)
+        if per_class < 1:
+            raise UsageError(f"--per-class {per_class} must be at least 1")
+        self.size, self.mini, self.seed, self.workers = check_size(size), mini, seed, workers
+        self.train_fraction = train_fraction
+        order = [k for k in MSC_SOURCES if k in given]
+        read = {k: read_scene_dataset(given[k], k) for k in order}
+        self.roots = [read[k].root for k in order]
+        self._params: dict = {"sources": {k: str(read[k].root) for k in order}, "mini": mini,
+                              "size": list(self.size), "train_fraction": train_fraction,
+                              "seed": seed}
+        self.extra: dict = {}
+        if mini:
+            mapping_path = Path(mapping) if mapping is not None else DEFAULT_MAPPING
+            table = read_mapping(mapping_path, order)
+            self.plans = [plan_mini(read[k], table, per_class, seed, mapping_path.name)
+                          for k in order]
+            self._params.update(per_class=per_class, mapping=table)
+            self.extra = {"mapping_file": str(mapping_path)}
+        else:
+            self.plans = [plan_full(read[k]) for k in order]
+
+    def params(self) -> dict:
+        return self._params
+
+    def stage(self, writer: DatasetWriter) -> None:
+        self.keys = write_parts(writer, self.plans, self.size, self.workers)
+
+    def finish(self, writer: DatasetWriter) -> dict:
+        frac = self.train_fraction
+        return finish(writer, self.plans, self.keys, name="mini-msc" if self.mini else "msc",
+                      n_train=lambda task, label, n: int(round(frac * n)), seed=self.seed,
+                      size=self.size, extra=self.extra)
+
+
 def build_msc(out: str | Path, sources: Mapping[str, str | Path | None], *, mini: bool = False,
               size: tuple[int, int] = (224, 224), train_fraction: float = 0.8,
               per_class: int | None = None, mapping: str | Path | None = None, seed: int = 0,
@@ -139,36 +205,7 @@ def build_msc(out: str | Path, sources: Mapping[str, str | Path | None], *, mini
 
     ``sources`` maps ``merced``/``aid``/``nwpu`` to the unpacked download folders (any subset).
     """
-    given = {k: v for k, v in sources.items() if v is not None}
-    unknown = set(given) - set(MSC_SOURCES)
-    if unknown:
-        raise UsageError(f"unknown MSC source(s) {', '.join(sorted(unknown))}; MSC uses "
-                         f"{', '.join(MSC_SOURCES)}")
-    if not given:
-        raise UsageError("give at least one source: --merced, --aid and/or --nwpu")
-    if not 0 < train_fraction < 1:
-        raise UsageError(f"--train-fraction {train_fraction} must be between 0 and 1 "
-                         "(the paper uses 0.8)")
-    if not mini and (per_class is not None or mapping is not None):
-        raise UsageError("--per-class and --mapping select mini-MSC; add --mini")
-    per_class = PAPER_PER_CLASS if per_class is None else int(per_class)
-    if per_class < 1:
-        raise UsageError(f"--per-class {per_class} must be at least 1")
-    size = check_size(size)
-    order = [k for k in MSC_SOURCES if k in given]
-    read = {k: read_scene_dataset(given[k], k) for k in order}
-    params: dict = {"sources": {k: str(read[k].root) for k in order}, "mini": mini,
-                    "size": list(size), "train_fraction": train_fraction, "seed": seed}
-    if mini:
-        mapping_path = Path(mapping) if mapping is not None else DEFAULT_MAPPING
-        table = read_mapping(mapping_path, order)
-        plans = [plan_mini(read[k], table, per_class, seed, mapping_path.name) for k in order]
-        params.update(per_class=per_class, mapping=table)
-    else:
-        plans = [plan_full(read[k]) for k in order]
-    writer = DatasetWriter(out, builder="build-msc", params=params, resume=resume)
-    keys = write_parts(writer, plans, size, workers)
-    extra = {"mapping_file": str(mapping_path)} if mini else {}
-    return finish(writer, plans, keys, name="mini-msc" if mini else "msc",
-                  n_train=lambda task, label, n: int(round(train_fraction * n)), seed=seed,
-                  size=size, extra=extra)
+    builder = MscBuilder(sources, mini=mini, size=size, train_fraction=train_fraction,
+                         per_class=per_class, mapping=mapping, seed=seed, workers=workers)
+    check_out_outside(out, builder.roots)
+    return run_build(builder, out, resume)

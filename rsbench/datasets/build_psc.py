@@ -23,9 +23,11 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from rsbench.datasets import gid
-from rsbench.datasets.format import DatasetWriter, TaskSpec, describe_source
+from rsbench.datasets.builder import Builder, run_build
+from rsbench.datasets.manifest import TaskSpec, describe_source
 from rsbench.datasets.psc_rule import REASONS, scene_decision, window_counts
 from rsbench.datasets.splits import check_fraction, split_by_group, split_per_class
+from rsbench.datasets.writer import DatasetWriter, PartWriter
 from rsbench.errors import InputError, UsageError, unreadable
 from rsbench.progress import progress
 
@@ -55,8 +57,9 @@ class PscOptions:
         gid.scheme(self.classes)
         if self.size < 8:
             raise UsageError(f"--size must be at least 8 pixels, not {self.size}")
-        if self.step < 1:
-            raise UsageError(f"--stride must be positive, not {self.stride}")
+        if self.stride is not None and self.stride < 1:
+            raise UsageError(f"--stride must be at least 1 pixel, not {self.stride} (leave it "
+                             "out for stride = --size)")
         if not 0.0 <= self.min_fraction < 1.0:
             raise UsageError(f"--min-fraction must be in [0, 1), not {self.min_fraction}")
         if not 0.0 <= self.min_labelled <= 1.0:
@@ -219,8 +222,6 @@ def _strips_ahead(load: _StripLoader, starts: Sequence[int]):
 
 def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -> dict:
     """Tile one image/label pair into a finished part; returns its per-source summary."""
-    from rsbench.datasets.format import PartWriter
-
     classes, size, step = opts.classes, opts.size, opts.step
     writer = PartWriter(staging, pair.stem)
     # checksums run in a thread (hashlib releases the GIL) while the windows are processed
@@ -332,7 +333,7 @@ def psc_tasks(classes: int) -> list[TaskSpec]:
     ]
 
 
-def assign_splits(index: pd.DataFrame, opts: PscOptions, group_column: str = "image_id"):
+def psc_splits(index: pd.DataFrame, opts: PscOptions, group_column: str = "image_id"):
     if opts.split_by == "patch":
         return split_per_class(index["label"].to_numpy(), opts.train_fraction, opts.seed)
     return split_by_group(index[group_column], opts.train_fraction, opts.seed)
@@ -370,49 +371,69 @@ def footprints_frame(index: pd.DataFrame, infos: dict[str, dict], classes: int):
     return frames or None
 
 
+class PscBuilder(Builder):
+    """PSC5/PSC15 from a GID download: one part per source image (see the module docstring)."""
+
+    name = "build-psc"
+
+    def __init__(self, gid_root: str | Path, opts: PscOptions | None = None, workers: int = 1):
+        self.opts = opts or PscOptions()
+        self.opts.validate()
+        self.gid_root, self.workers = gid_root, workers
+        self.pairs = gid.find_pairs(gid_root, self.opts.classes, self.opts.bands)
+        for pair in self.pairs:  # header checks before anything is staged
+            with _open(pair.image) as img, _open(pair.label) as lab:
+                _check_pair(pair, img, lab, self.opts)
+
+    def params(self) -> dict:
+        return {"source": "gid", "gid": os.path.abspath(str(self.gid_root)),
+                **asdict(self.opts)}
+
+    def stage(self, writer: DatasetWriter) -> None:
+        _run_parts(writer, self.pairs, str(Path(self.gid_root)), self.opts, self.workers)
+
+    def finish(self, writer: DatasetWriter) -> dict:
+        from rsbench.datasets.preview_psc import write_psc_previews
+
+        opts = self.opts
+        keys = [p.stem for p in self.pairs]
+        infos = {p.info["stem"]: p.info for p in writer.parts(keys)}
+        index = writer.load_index(keys)
+        if len(index) == 0:
+            raise InputError(f"no patch of {self.gid_root} passed the majority rule "
+                             f"(--min-fraction {opts.min_fraction}, --min-labelled "
+                             f"{opts.min_labelled}); check the --classes scheme or loosen "
+                             "the rule")
+        index["split"] = psc_splits(index, opts)
+        skipped: Counter = Counter()
+        for info in infos.values():
+            skipped.update(info["skipped"])
+        extra = {
+            "report": {
+                "windows": int(sum(i["windows"] for i in infos.values())),
+                "kept": int(len(index)),
+                "skipped": dict(skipped),
+                "off_palette_pixels": {s: i["off_palette_pixels"] for s, i in infos.items()},
+                "off_palette_top_colours": {s: i["off_palette_top"] for s, i in infos.items()},
+                "rule": (f"scene class covers more than {opts.min_fraction:g} of labelled "
+                         f"pixels; labelled pixels at least {opts.min_labelled:g} of the patch"),
+            },
+            "georeference": {s: {"crs": i["crs"], "transform": i["transform"]}
+                             for s, i in infos.items() if i["crs"]},
+        }
+        sources = [s for i in infos.values() for s in i["sources"]]
+        tasks = psc_tasks(opts.classes)
+        return writer.finalize(
+            index, keys=keys, name=f"psc{opts.classes}", tasks=tasks, sources=sources,
+            extra=extra, footprints=footprints_frame(index, infos, opts.classes),
+            previews=write_psc_previews, counts=mask_pixel_counts(index, tasks[1], opts.size),
+        )
+
+
 def build_psc(gid_root: str | Path, out: str | Path, opts: PscOptions | None = None,
               workers: int = 1, resume: bool = False) -> dict:
     """Build PSC5/PSC15 from a GID download; returns the manifest."""
-    from rsbench.datasets.preview_psc import write_psc_previews
-
-    opts = opts or PscOptions()
-    opts.validate()
-    pairs = gid.find_pairs(gid_root, opts.classes, opts.bands)
-    root = str(Path(gid_root))
-    params = {"source": "gid", "gid": os.path.abspath(root), **asdict(opts)}
-    writer = DatasetWriter(out, builder="build-psc", params=params, resume=resume)
-    _run_parts(writer, pairs, root, opts, workers)
-    keys = [p.stem for p in pairs]
-    infos = {p.info["stem"]: p.info for p in writer.parts(keys)}
-    index = writer.load_index(keys)
-    if len(index) == 0:
-        raise InputError(f"no patch of {gid_root} passed the majority rule (--min-fraction "
-                         f"{opts.min_fraction}, --min-labelled {opts.min_labelled}); check the "
-                         "--classes scheme or loosen the rule")
-    index["split"] = assign_splits(index, opts)
-    skipped: Counter = Counter()
-    for info in infos.values():
-        skipped.update(info["skipped"])
-    extra = {
-        "report": {
-            "windows": int(sum(i["windows"] for i in infos.values())),
-            "kept": int(len(index)),
-            "skipped": dict(skipped),
-            "off_palette_pixels": {s: i["off_palette_pixels"] for s, i in infos.items()},
-            "off_palette_top_colours": {s: i["off_palette_top"] for s, i in infos.items()},
-            "rule": (f"scene class covers more than {opts.min_fraction:g} of labelled pixels; "
-                     f"labelled pixels at least {opts.min_labelled:g} of the patch"),
-        },
-        "georeference": {s: {"crs": i["crs"], "transform": i["transform"]}
-                         for s, i in infos.items() if i["crs"]},
-    }
-    sources = [s for i in infos.values() for s in i["sources"]]
-    tasks = psc_tasks(opts.classes)
-    return writer.finalize(
-        index, keys=keys, name=f"psc{opts.classes}", tasks=tasks,
-        sources=sources, extra=extra, footprints=footprints_frame(index, infos, opts.classes),
-        previews=write_psc_previews, counts=mask_pixel_counts(index, tasks[1], opts.size),
-    )
+    return run_build(PscBuilder(gid_root, opts, workers), out, resume)
 
 
 def mask_pixel_counts(index: pd.DataFrame, task: TaskSpec, size: int) -> dict:

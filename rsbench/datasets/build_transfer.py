@@ -9,13 +9,57 @@ from __future__ import annotations
 from pathlib import Path
 
 from rsbench.datasets.build_msc import plan_full
-from rsbench.datasets.format import DatasetWriter
-from rsbench.datasets.scene_build import check_size, finish, write_parts
+from rsbench.datasets.builder import Builder, run_build
+from rsbench.datasets.scene_build import check_out_outside, check_size, finish, write_parts
 from rsbench.datasets.scenes import read_scene_dataset
+from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 
 TRANSFER_SOURCES = ("patternnet", "eurosat")
 PAPER_TRAIN_PER_CLASS = 100
+
+
+class TransferBuilder(Builder):
+    """One transfer set: one part per class, ``train_per_class`` images of each to train."""
+
+    name = "build-transfer"
+
+    def __init__(self, dataset: str, source: str | Path, *,
+                 train_per_class: int = PAPER_TRAIN_PER_CLASS,
+                 size: tuple[int, int] = (224, 224), seed: int = 0, workers: int = 1):
+        if dataset not in TRANSFER_SOURCES:
+            raise UsageError(f"unknown transfer dataset {dataset!r}; choose "
+                             f"{' or '.join(TRANSFER_SOURCES)}")
+        if train_per_class < 1:
+            raise UsageError(f"--train-per-class {train_per_class} must be at least 1 "
+                             f"(the paper uses {PAPER_TRAIN_PER_CLASS})")
+        self.dataset, self.train_per_class, self.seed = dataset, train_per_class, seed
+        self.size, self.workers = check_size(size), workers
+        src = read_scene_dataset(source, dataset)
+        self.root = src.root
+        self.plan = plan_full(src)
+        plan = self.plan
+        smallest = min(range(len(plan.classes)), key=lambda k: len(plan.images[k]))
+        if len(plan.images[smallest]) <= train_per_class:
+            raise InputError(
+                f"{src.spec.title} class {plan.classes[smallest]} "
+                f"({src.root / plan.classes[smallest]}) has {len(plan.images[smallest])} "
+                f"images, not more than --train-per-class {train_per_class}, so it would leave "
+                "no test images; lower --train-per-class")
+
+    def params(self) -> dict:
+        return {"source": str(self.root), "dataset": self.dataset,
+                "train_per_class": self.train_per_class, "size": list(self.size),
+                "seed": self.seed}
+
+    def stage(self, writer: DatasetWriter) -> None:
+        self.keys = write_parts(writer, [self.plan], self.size, self.workers)
+
+    def finish(self, writer: DatasetWriter) -> dict:
+        n = self.train_per_class
+        return finish(writer, [self.plan], self.keys, name=f"transfer-{self.dataset}",
+                      n_train=lambda task, label, count: n, seed=self.seed, size=self.size,
+                      extra={"train_per_class": n})
 
 
 def build_transfer(out: str | Path, dataset: str, source: str | Path, *,
@@ -23,25 +67,7 @@ def build_transfer(out: str | Path, dataset: str, source: str | Path, *,
                    size: tuple[int, int] = (224, 224), seed: int = 0, workers: int = 1,
                    resume: bool = False) -> dict:
     """Build the ``transfer-<dataset>`` set from the unpacked download at ``source``."""
-    if dataset not in TRANSFER_SOURCES:
-        raise UsageError(f"unknown transfer dataset {dataset!r}; choose "
-                         f"{' or '.join(TRANSFER_SOURCES)}")
-    if train_per_class < 1:
-        raise UsageError(f"--train-per-class {train_per_class} must be at least 1 "
-                         f"(the paper uses {PAPER_TRAIN_PER_CLASS})")
-    size = check_size(size)
-    src = read_scene_dataset(source, dataset)
-    plan = plan_full(src)
-    smallest = min(range(len(plan.classes)), key=lambda k: len(plan.images[k]))
-    if len(plan.images[smallest]) <= train_per_class:
-        raise InputError(
-            f"{src.spec.title} class {plan.classes[smallest]} ({src.root / plan.classes[smallest]}"
-            f") has {len(plan.images[smallest])} images, not more than --train-per-class "
-            f"{train_per_class}, so it would leave no test images; lower --train-per-class")
-    params = {"source": str(src.root), "dataset": dataset, "train_per_class": train_per_class,
-              "size": list(size), "seed": seed}
-    writer = DatasetWriter(out, builder="build-transfer", params=params, resume=resume)
-    keys = write_parts(writer, [plan], size, workers)
-    return finish(writer, [plan], keys, name=f"transfer-{dataset}",
-                  n_train=lambda task, label, n: train_per_class, seed=seed, size=size,
-                  extra={"train_per_class": train_per_class})
+    builder = TransferBuilder(dataset, source, train_per_class=train_per_class, size=size,
+                              seed=seed, workers=workers)
+    check_out_outside(out, [builder.root])
+    return run_build(builder, out, resume)

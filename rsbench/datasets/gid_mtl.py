@@ -18,9 +18,11 @@ import rasterio
 from rasterio.errors import RasterioIOError
 
 from rsbench.datasets import gid
-from rsbench.datasets.build_psc import PscOptions, assign_splits, psc_tasks
-from rsbench.datasets.format import DatasetWriter, describe_source
+from rsbench.datasets.build_psc import PscOptions, psc_splits, psc_tasks
+from rsbench.datasets.builder import Builder, run_build
+from rsbench.datasets.manifest import describe_source
 from rsbench.datasets.psc_rule import scene_decision
+from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, unreadable
 from rsbench.progress import progress
 
@@ -56,34 +58,43 @@ def _read(path: Path) -> np.ndarray:
         raise unreadable(path, exc, "the file is damaged: download it again") from None
 
 
-def import_gid_mtl(root: str | Path, out: str | Path, opts: PscOptions | None = None,
-                   resume: bool = False) -> dict:
-    """Import GID-MTL5/15 into ``out``; returns the manifest."""
-    from rsbench.datasets.preview_psc import write_psc_previews
+class GidMtlImport(Builder):
+    """The published GID-MTL patches as one part per class folder; the crop report of each
+    class is kept in its part, so it survives ``--resume``."""
 
-    opts = opts or PscOptions()
-    opts.validate()
-    classes, size = opts.classes, opts.size
-    base = find_gid_mtl(root, classes)
-    names = gid.class_names(classes)
-    folders = sorted(p.name for p in (base / "image").iterdir() if p.is_dir())
-    unknown = sorted(set(folders) - set(names))
-    if unknown:
-        raise InputError(f"{base / 'image'} has class folder(s) {', '.join(unknown)} that are not "
-                         f"GID-MTL{classes} classes (expected: {', '.join(names)}); check "
-                         "--classes")
-    if not folders:
-        raise InputError(f"{base / 'image'} holds no class folders")
-    params = {"source": "gid-mtl", "gid_mtl": os.path.abspath(base), **asdict(opts)}
-    writer = DatasetWriter(out, builder="build-psc", params=params, resume=resume)
-    cropped: list[str] = []
-    keys = [name for name in names if name in folders]
-    for key in progress(keys, desc="import GID-MTL", unit="class"):
-        if writer.part_done(key):
-            continue
-        label = names.index(key)
+    name = "build-psc"
+
+    def __init__(self, root: str | Path, opts: PscOptions | None = None):
+        self.opts = opts or PscOptions()
+        self.opts.validate()
+        classes = self.opts.classes
+        self.base = find_gid_mtl(root, classes)
+        self.names = gid.class_names(classes)
+        folders = sorted(p.name for p in (self.base / "image").iterdir() if p.is_dir())
+        unknown = sorted(set(folders) - set(self.names))
+        if unknown:
+            raise InputError(f"{self.base / 'image'} has class folder(s) {', '.join(unknown)} "
+                             f"that are not GID-MTL{classes} classes (expected: "
+                             f"{', '.join(self.names)}); check --classes")
+        if not folders:
+            raise InputError(f"{self.base / 'image'} holds no class folders")
+        self.keys = [name for name in self.names if name in folders]
+
+    def params(self) -> dict:
+        return {"source": "gid-mtl", "gid_mtl": os.path.abspath(self.base), **asdict(self.opts)}
+
+    def stage(self, writer: DatasetWriter) -> None:
+        for key in progress(self.keys, desc="import GID-MTL", unit="class"):
+            if not writer.part_done(key):
+                self._stage_class(writer, key)
+
+    def _stage_class(self, writer: DatasetWriter, key: str) -> None:
+        base, opts = self.base, self.opts
+        classes, size = opts.classes, opts.size
+        label = self.names.index(key)
         part = writer.part_writer(key)
-        sources = []
+        sources: list[dict] = []
+        cropped: list[str] = []
         try:
             for img_path in _numbered_tifs(base / "image" / key):
                 gray_path = base / "label_gray" / key / img_path.name
@@ -123,32 +134,45 @@ def import_gid_mtl(root: str | Path, out: str | Path, opts: PscOptions | None = 
         except BaseException:
             part.abort()
             raise
-        part.close({"sources": sources})
-    parts = writer.parts(keys)
-    index = writer.load_index(keys)
-    dup = index.duplicated("image_sha256", keep="first")
-    removed = []
-    for i in np.flatnonzero(dup.to_numpy()):
-        first = index.index[(index["image_sha256"] == index.at[i, "image_sha256"])][0]
-        removed.append({"removed": index.at[i, "image_id"], "kept": index.at[first, "image_id"],
-                        "same_scene_label": bool(index.at[i, "label"] == index.at[first,
-                                                                                 "label"])})
-    index = index[~dup.to_numpy()].reset_index(drop=True)
-    index["split"] = assign_splits(index, opts, group_column="image_id")
-    disagree = index[index["rule_label"] != index["label"]]["image_id"].tolist()
-    extra = {
-        "report": {
-            "imported": int(len(index) + len(removed)),
-            "kept": int(len(index)),
-            "skipped": {},
-            "duplicates_removed": removed,
-            "cropped_to_size": cropped,
-            "rule_disagreements": disagree,
-            "rule": (f"published scene labels kept; rule_label column holds the majority-pixel "
-                     f"rule's class (more than {opts.min_fraction:g} of labelled pixels), -1 "
-                     "where no class qualifies"),
-        },
-    }
-    sources = [s for p in parts for s in p.info.get("sources", [])]
-    return writer.finalize(index, keys=keys, name=f"psc{classes}", tasks=psc_tasks(classes),
-                           sources=sources, extra=extra, previews=write_psc_previews)
+        part.close({"sources": sources, "cropped_to_size": cropped})
+
+    def finish(self, writer: DatasetWriter) -> dict:
+        from rsbench.datasets.preview_psc import write_psc_previews
+
+        opts, keys = self.opts, self.keys
+        parts = writer.parts(keys)
+        index = writer.load_index(keys)
+        dup = index.duplicated("image_sha256", keep="first")
+        removed = []
+        for i in np.flatnonzero(dup.to_numpy()):
+            first = index.index[(index["image_sha256"] == index.at[i, "image_sha256"])][0]
+            removed.append({"removed": index.at[i, "image_id"],
+                            "kept": index.at[first, "image_id"],
+                            "same_scene_label": bool(index.at[i, "label"]
+                                                     == index.at[first, "label"])})
+        index = index[~dup.to_numpy()].reset_index(drop=True)
+        index["split"] = psc_splits(index, opts, group_column="image_id")
+        disagree = index[index["rule_label"] != index["label"]]["image_id"].tolist()
+        extra = {
+            "report": {
+                "imported": int(len(index) + len(removed)),
+                "kept": int(len(index)),
+                "skipped": {},
+                "duplicates_removed": removed,
+                "cropped_to_size": [c for p in parts for c in p.info.get("cropped_to_size", [])],
+                "rule_disagreements": disagree,
+                "rule": (f"published scene labels kept; rule_label column holds the "
+                         f"majority-pixel rule's class (more than {opts.min_fraction:g} of "
+                         "labelled pixels), -1 where no class qualifies"),
+            },
+        }
+        sources = [s for p in parts for s in p.info.get("sources", [])]
+        return writer.finalize(index, keys=keys, name=f"psc{opts.classes}",
+                               tasks=psc_tasks(opts.classes), sources=sources, extra=extra,
+                               previews=write_psc_previews)
+
+
+def import_gid_mtl(root: str | Path, out: str | Path, opts: PscOptions | None = None,
+                   resume: bool = False) -> dict:
+    """Import GID-MTL5/15 into ``out``; returns the manifest."""
+    return run_build(GidMtlImport(root, opts), out, resume)

@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import sys
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from rsbench.datasets.format import DatasetWriter, TaskSpec
+from rsbench.datasets.manifest import TaskSpec
 from rsbench.datasets.scene_images import RESAMPLE_NAME, Decoded, decode_resize, decode_resize_job
 from rsbench.datasets.scenes import SceneImage, SceneSource
+from rsbench.datasets.splits import split_per_class_grouped
+from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 from rsbench.progress import progress
 
@@ -39,11 +40,6 @@ class TaskPlan:
 
     def part_key(self, label: int) -> str:
         return f"{self.name}-{label:03d}"
-
-
-def task_seed(seed: int, *names: object) -> list[int]:
-    """A stable RNG seed for (seed, names): independent of which other tasks are built."""
-    return [seed, *(zlib.crc32(str(n).encode()) for n in names)]
 
 
 def source_fingerprint(source: SceneSource) -> dict:
@@ -147,40 +143,6 @@ def duplicates_report(index: pd.DataFrame) -> dict:
     return out
 
 
-def assign_splits(index: pd.DataFrame, n_train: Callable[[str, int, int], int],
-                  seed: int) -> pd.Series:
-    """Per task and class, ``n_train(task, label, count)`` images to train, the rest to test.
-
-    Draws are deterministic by seed, task and class. Exact duplicates (``dup_group``) move as
-    one unit, so none is on both sides; a group spanning classes is placed by its first class.
-    """
-    split = pd.Series("", index=index.index, dtype=object)
-    for task, rows in index.groupby("task", sort=False):
-        placed: dict[int, str] = {}  # duplicate group -> side, across the task's classes
-        for label, cls_rows in rows.groupby("label", sort=True):
-            target = n_train(str(task), int(label), len(cls_rows))
-            rng = np.random.default_rng(task_seed(seed, task, "split", label))
-            groups = cls_rows["dup_group"].to_numpy()
-            # a unit is a duplicate group (its number) or one image (-1 - its row position)
-            unit = np.where(groups >= 0, groups, -1 - np.arange(len(cls_rows)))
-            units, first, counts = np.unique(unit, return_index=True, return_counts=True)
-            order = np.argsort(first)
-            units, counts = units[order], counts[order]
-            side: dict[int, str] = {int(u): placed[int(u)] for u in units
-                                    if u >= 0 and int(u) in placed}
-            n_tr = sum(int(c) for u, c in zip(units, counts) if side.get(int(u)) == "train")
-            for k in rng.permutation(len(units)):
-                u = int(units[k])
-                if u in side:
-                    continue
-                side[u] = "train" if n_tr + int(counts[k]) <= target else "test"
-                n_tr += int(counts[k]) if side[u] == "train" else 0
-                if u >= 0:
-                    placed[u] = side[u]
-            split.loc[cls_rows.index] = [side[int(u)] for u in unit]
-    return split
-
-
 def finish(writer: DatasetWriter, plans: list[TaskPlan], keys: list[str], *, name: str,
            n_train: Callable[[str, int, int], int], seed: int, size: tuple[int, int],
            extra: dict | None = None) -> dict:
@@ -188,7 +150,7 @@ def finish(writer: DatasetWriter, plans: list[TaskPlan], keys: list[str], *, nam
     from rsbench.datasets.preview_scenes import write_scene_previews
 
     index = mark_duplicates(writer.load_index(keys))
-    index["split"] = assign_splits(index, n_train, seed)
+    index["split"] = split_per_class_grouped(index, n_train, seed)
     first = ["task", "split", "label", "class"]
     index = index[first + [c for c in index.columns if c not in first]]
     tasks = [TaskSpec(p.name, "classification", rows=p.name, target="label",
@@ -208,3 +170,13 @@ def check_size(size: tuple[int, int]) -> tuple[int, int]:
     if min(rows, cols) < 8:
         raise UsageError(f"--size {rows}x{cols} is too small; use at least 8 (the paper uses 224)")
     return rows, cols
+
+
+def check_out_outside(out: str | Path, sources: list[Path]) -> None:
+    """Refuse an ``--out`` inside a source folder (the built images would become sources)."""
+    target = Path(out).resolve()
+    for root in sources:
+        root = Path(root).resolve()
+        if target == root or root in target.parents:
+            raise UsageError(f"--out {out} lies inside the source folder {root}; write the "
+                             "dataset somewhere else")

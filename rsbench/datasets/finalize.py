@@ -1,0 +1,304 @@
+"""Finalize: gather a build's staged parts and rasters into the finished dataset folder.
+
+Crash-safe at every instant. Each step is idempotent and checked, and ``.staging/finalize.json``
+records the last finished step (``rsbench info`` reports it): staged rasters are *moved* into
+``arrays/`` with checked moves (a raster already moved is found there on ``--resume``), sample
+arrays and the index are written to ``.tmp`` files and renamed, and ``dataset.json`` (the commit
+point) is written last. Clean-up renames ``.staging`` away before deleting it, so no half-deleted
+staging folder is ever left beside a finished dataset. ``--resume`` redoes finalize from the
+staged parts; no source is read again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rsbench.datasets.manifest import (
+    ARRAYS,
+    FOOTPRINTS,
+    INDEX,
+    MANIFEST,
+    PREVIEW,
+    ArraySpec,
+    Manifest,
+    TaskSpec,
+    atomic_write_text,
+)
+from rsbench.datasets.writer import DatasetWriter, Part, remove_leftovers
+from rsbench.diskspace import require_free
+from rsbench.errors import InputError
+
+JOURNAL = "finalize.json"
+STEPS = ("rasters", "arrays", "index", "footprints", "counts", "previews", "manifest",
+         "cleanup")
+
+
+def reached(step: str) -> None:
+    """Called after each step of finalize (and each raster move); tests replace it to kill the
+    build there."""
+
+
+def _journal(writer: DatasetWriter, step: str) -> None:
+    if writer.staging.exists():
+        atomic_write_text(writer.staging / JOURNAL, json.dumps({"done": step}))
+    reached(step)
+
+
+def last_step(staging: Path) -> str | None:
+    """The last finished finalize step recorded in ``staging`` (None if finalize never ran)."""
+    try:
+        return json.loads((staging / JOURNAL).read_text()).get("done")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+
+
+def _checked_move(src: Path, dst: Path, name: str) -> None:
+    """Move a staged file into place; on a resumed finalize it may already be there."""
+    if src.exists():
+        os.replace(src, dst)
+    elif not dst.exists():
+        raise InputError(f"{src} is missing and {dst} was never written: the interrupted build "
+                         f"lost its staged {name!r} raster; delete {dst.parent.parent} and build "
+                         "again")
+
+
+def finalize(
+    writer: DatasetWriter,
+    index: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    name: str,
+    tasks: Iterable[TaskSpec],
+    sources: Sequence[dict],
+    extra: Mapping[str, Any] | None = None,
+    rasters: Mapping[str, dict] | None = None,
+    footprints: Any | None = None,
+    previews: Callable[[Path, Any], None] | None = None,
+    counts: Mapping[str, dict] | None = None,
+) -> dict:
+    """Gather part arrays for ``index`` rows (in that order), write everything, manifest last.
+
+    ``rasters`` maps staged rasters (:meth:`DatasetWriter.raster`) to their manifest entries
+    (``window_columns`` and any extra keys): stored once, samples are windows into them.
+    ``footprints`` is a GeoDataFrame (or a list, one per CRS); ``previews(out_dir, dataset)``
+    draws preview images; ``counts`` gives per-split class counts the builder already has.
+    Returns the manifest as written (a dict).
+    """
+    from rsbench.datasets.reader import Dataset
+
+    out = writer.out
+    parts = writer.parts(keys)
+    index = index.reset_index(drop=True)
+    arrays_dir = out / ARRAYS
+    arrays_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted({n for p in parts for n in p.arrays})
+    n = len(index)
+    part_ids = index["_part"].to_numpy() if "_part" in index.columns else np.zeros(0, int)
+    part_rows = index["_row"].to_numpy() if "_row" in index.columns else np.zeros(0, int)
+    specs: dict[str, ArraySpec] = {}
+    for aname in names:
+        meta = next(p.arrays[aname] for p in parts if aname in p.arrays)
+        specs[aname] = ArraySpec(f"{ARRAYS}/{aname}.npy", np.dtype(meta["dtype"]).name,
+                                 [n, *meta["shape"]])
+    for aname, spec in (rasters or {}).items():
+        final = arrays_dir / f"{aname}.npy"
+        _checked_move(writer.staged(f"{aname}.npy"), final, aname)
+        reached(f"move {aname}")
+        arr = np.load(final, mmap_mode="r")
+        specs[aname] = ArraySpec(f"{ARRAYS}/{aname}.npy", arr.dtype.name, list(arr.shape),
+                                 "raster", list(spec["window_columns"]),
+                                 {k: v for k, v in spec.items() if k != "window_columns"})
+    _journal(writer, "rasters")
+    final_index = index.drop(columns=[c for c in ("_part", "_row") if c in index.columns])
+    if "sample_id" not in final_index.columns:
+        final_index.insert(0, "sample_id", np.arange(n))
+
+    tasks = list(tasks)
+    given = dict(counts or {})
+    manifest = Manifest(
+        name=name, builder=writer.builder, parameters=writer.params, num_samples=n,
+        splits={str(k): int(v) for k, v in final_index["split"].value_counts()
+                .sort_index().items()} if n else {},
+        arrays=specs, tasks={t.name: t for t in tasks}, sources=list(sources),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        extra=dict(extra or {}))
+    # counts that need the written arrays (masks without builder-supplied counts) wait
+    pending = [t for t in tasks if t.name not in given and t.type == "segmentation"]
+    for t in tasks:
+        if t.name in given:
+            t.counts = dict(given[t.name])
+        elif t not in pending:
+            t.counts = class_counts(final_index, t, out)
+
+    # previews drawn from the staged parts while the arrays are copied into place (the copy
+    # runs in the kernel, the drawing in Python: they overlap on two cores)
+    drawing = drawn = None
+    if previews is not None:
+        (out / PREVIEW).mkdir(exist_ok=True)
+        if not pending:
+            view = Dataset(out, manifest=manifest, index=final_index,
+                           arrays={a: _PartRows(parts, a, part_ids, part_rows) for a in names})
+            drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews")
+            drawn = drawing.submit(previews, out / PREVIEW, view)
+    require_free(arrays_dir, sum(int(np.prod(specs[a].shape, dtype=np.int64))
+                                 * np.dtype(specs[a].dtype).itemsize for a in names),
+                 "the final arrays")
+    try:
+        in_part_order = bool(names) and _whole_parts_in_order(part_ids, part_rows, parts)
+        for aname in names:
+            spec = specs[aname]
+            tmp = arrays_dir / f"{aname}.npy.tmp"
+            shape, dtype = tuple(spec.shape), np.dtype(spec.dtype)
+            if in_part_order:
+                _concatenate_parts(tmp, [p for p in parts if p.count], aname, dtype, shape)
+            else:
+                _gather_rows(tmp, part_ids, part_rows, parts, aname, dtype, shape)
+            os.replace(tmp, arrays_dir / f"{aname}.npy")
+        _journal(writer, "arrays")
+        final_index.to_parquet(out / (INDEX + ".tmp"), index=False)
+        os.replace(out / (INDEX + ".tmp"), out / INDEX)
+        _journal(writer, "index")
+        if footprints is not None:
+            write_footprints(out / FOOTPRINTS, footprints)
+        _journal(writer, "footprints")
+        for t in pending:
+            t.counts = class_counts(final_index, t, out)
+        _journal(writer, "counts")
+        if previews is not None and drawing is None:
+            previews(out / PREVIEW, Dataset(out, manifest=manifest, index=final_index))
+    finally:
+        if drawing is not None:
+            drawing.shutdown(wait=True)
+    if drawn is not None:
+        drawn.result()  # re-raise a failure of the previews here
+    _journal(writer, "previews")
+    written = manifest.to_json()
+    atomic_write_text(out / MANIFEST, json.dumps(written, indent=2))
+    reached("manifest")
+    remove_leftovers(out)
+    reached("cleanup")
+    return written
+
+
+class _PartRows:
+    """Row ``i`` of a sample array, read from the staged part that holds it."""
+
+    def __init__(self, parts: Sequence[Part], name: str, part_ids: np.ndarray,
+                 rows: np.ndarray):
+        self.parts, self.name, self.part_ids, self.rows = parts, name, part_ids, rows
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.parts[int(self.part_ids[i])].array(self.name)[int(self.rows[i])]
+
+
+def _whole_parts_in_order(part_ids: np.ndarray, rows: np.ndarray,
+                          parts: Sequence[Part]) -> bool:
+    """True when the index rows list every row of every part, part after part, in order."""
+    if not len(part_ids):
+        return False
+    expect_parts = np.repeat(np.arange(len(parts)), [p.count for p in parts])
+    expect_rows = np.concatenate([np.arange(p.count) for p in parts])
+    return (len(part_ids) == len(expect_parts) and np.array_equal(part_ids, expect_parts)
+            and np.array_equal(rows, expect_rows))
+
+
+def _concatenate_parts(tmp: Path, parts: Sequence[Part], name: str, dtype: np.dtype,
+                       shape: tuple[int, ...]) -> None:
+    """Write an .npy of the parts' raw files back to back, copied inside the kernel."""
+    sample_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    with open(tmp, "wb") as dst:
+        np.lib.format.write_array_header_1_0(
+            dst, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                  "shape": shape})
+        dst.flush()
+        for part in parts:
+            path = part.path / f"{name}.bin"
+            with open(path, "rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                if size != part.count * sample_bytes:
+                    raise InputError(f"{path} holds {size} bytes, not {part.count} samples; the "
+                                     "staged part is damaged: delete it and build with --resume")
+                _copy_file(src, dst, size)
+
+
+def _copy_file(src, dst, size: int) -> None:
+    """Append ``size`` bytes of ``src`` to ``dst`` (copy_file_range where the OS has it)."""
+    copy_range = getattr(os, "copy_file_range", None)
+    done = 0
+    if copy_range is not None:
+        try:
+            while done < size:
+                n = copy_range(src.fileno(), dst.fileno(), size - done)
+                if n == 0:
+                    break
+                done += n
+        except OSError:
+            pass
+    if done < size:
+        src.seek(done)
+        dst.seek(0, os.SEEK_END)
+        shutil.copyfileobj(src, dst, 16 << 20)
+
+
+def _gather_rows(tmp: Path, part_ids: np.ndarray, rows: np.ndarray, parts: Sequence[Part],
+                 name: str, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """Write an .npy whose row i is row ``rows[i]`` of part ``part_ids[i]`` (any order, subsets)."""
+    dest = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    if shape[0]:
+        for pi, part in enumerate(parts):
+            where = np.flatnonzero(part_ids == pi)
+            if len(where):
+                src = part.array(name)
+                for start in range(0, len(where), 256):
+                    sel = where[start:start + 256]
+                    dest[sel] = src[rows[sel]]
+    dest.flush()
+    del dest
+
+
+def class_counts(index: pd.DataFrame, task: TaskSpec, root: Path) -> dict:
+    """Samples per class and split (classification) or pixels per class and split (masks)."""
+    rows = index[index["task"] == task.rows] if "task" in index.columns else index
+    out: dict[str, dict[str, int]] = {}
+    if task.type == "classification":
+        for split, grp in rows.groupby("split"):
+            vc = grp[task.target].value_counts()
+            out[str(split)] = {task.classes[int(k)]: int(vc.get(k, 0))
+                               for k in range(len(task.classes))}
+    elif task.type == "segmentation":
+        arr_path = root / ARRAYS / f"{task.target}.npy"
+        if arr_path.exists() and len(rows):
+            arr = np.load(arr_path, mmap_mode="r")
+            if arr.shape[0] == len(index):
+                nc = len(task.classes)
+                for split, grp in rows.groupby("split"):
+                    counts = np.zeros(nc, dtype=np.int64)
+                    idx = grp.index.to_numpy()
+                    for s in range(0, len(idx), 256):
+                        counts += np.bincount(np.asarray(arr[idx[s:s + 256]]).ravel(),
+                                              minlength=nc)[:nc]
+                    out[str(split)] = {task.classes[k]: int(counts[k]) for k in range(nc)}
+    return out
+
+
+def write_footprints(path: Path, frames: Any) -> None:
+    """Write one GeoPackage layer per CRS (a GeoPackage layer holds a single CRS)."""
+    frames = frames if isinstance(frames, list) else [frames]
+    tmp = path.with_name(path.name + ".tmp.gpkg")
+    if tmp.exists():
+        tmp.unlink()
+    for i, gdf in enumerate(frames):
+        layer = "footprints" if len(frames) == 1 else f"footprints_{i}"
+        gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio",
+                    append=tmp.exists())
+    os.replace(tmp, path)
