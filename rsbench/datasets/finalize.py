@@ -34,7 +34,7 @@ from rsbench.datasets.manifest import (
     TaskSpec,
     atomic_write_text,
 )
-from rsbench.datasets.writer import DatasetWriter, Part, remove_leftovers
+from rsbench.datasets.writer import DatasetWriter, Part, remove_leftovers, retire_staging
 from rsbench.diskspace import require_free
 from rsbench.errors import InputError
 
@@ -97,6 +97,7 @@ def finalize(
     from rsbench.datasets.reader import Dataset
 
     out = writer.out
+    atomic_write_text(writer.staging / JOURNAL, json.dumps({"done": "begun"}))
     parts = writer.parts(keys)
     index = index.reset_index(drop=True)
     arrays_dir = out / ARRAYS
@@ -185,8 +186,9 @@ def finalize(
     written = manifest.to_json()
     atomic_write_text(out / MANIFEST, json.dumps(written, indent=2))
     reached("manifest")
-    remove_leftovers(out)
+    retire_staging(out)
     reached("cleanup")
+    remove_leftovers(out)
     return written
 
 

@@ -297,16 +297,19 @@ class DatasetWriter:
             self.close()
 
 
+def retire_staging(out: Path) -> None:
+    """Rename ``.staging`` away in one step (deleting it can then be interrupted harmlessly)."""
+    if (out / STAGING).exists():
+        if (out / TRASH).exists():
+            shutil.rmtree(out / TRASH)
+        os.replace(out / STAGING, out / TRASH)
+
+
 def remove_leftovers(out: Path, staging: bool = False) -> None:
-    """Delete an interrupted clean-up's renamed staging folder (and ``.staging`` itself when
-    ``staging``), renaming before deleting so a kill never leaves half a staging folder."""
-    if staging and (out / STAGING).exists():
-        if (out / TRASH).exists():
-            shutil.rmtree(out / TRASH)
-        os.replace(out / STAGING, out / TRASH)
-    if (out / MANIFEST).exists() and (out / STAGING).exists():
-        if (out / TRASH).exists():
-            shutil.rmtree(out / TRASH)
-        os.replace(out / STAGING, out / TRASH)
+    """Delete an interrupted clean-up's renamed staging folder, and ``.staging`` itself when
+    ``staging`` or when the dataset is finished; renamed before deleted, so a kill never leaves
+    half a staging folder."""
+    if staging or (out / MANIFEST).exists():
+        retire_staging(out)
     if (out / TRASH).exists():
         shutil.rmtree(out / TRASH)
