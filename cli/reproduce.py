@@ -20,7 +20,8 @@ def _run_options(epochs, batch_size, input_size, lr, device, amp, workers, max_t
         if value is not None:
             args += [flag, str(value)]
             changed[key] = value
-    args += ["--device", device]
+    if device is not None:
+        args += ["--device", device]
     if amp is not None:
         args.append("--amp" if amp else "--no-amp")
     if workers is not None:
@@ -77,7 +78,8 @@ def _execute(cmd: list[str]) -> str | None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--input-size", type=click.IntRange(min=0), default=None)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="As `rsbench run --device` (default: auto).")
 @click.option("--amp/--no-amp", default=None)
 @click.option("--workers", type=click.IntRange(min=0), default=None)
 @click.option("--max-train-batches", type=click.IntRange(min=1), default=None)

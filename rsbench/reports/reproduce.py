@@ -168,8 +168,10 @@ def find_source_run(out: str, benchmark: str, model: str, seed: int,
             conf = json.loads((mf.parent / "config.json").read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        name = conf.get("model") or (conf.get("model_spec") or {}).get("name") \
+            or metrics.get("model")
         if not (metrics.get("complete") and conf.get("benchmark") == benchmark
-                and conf.get("model") == model and conf.get("seed") == seed
+                and name == model and conf.get("seed") == seed
                 and not conf.get("from_run") and not conf.get("frozen")):
             continue
         if any(_get(conf, k) != overrides.get(k, _get(own, k)) for k in keys):
