@@ -17,7 +17,7 @@ their reward (``auxiliary_loss``). Evaluation uses the selector's most probable 
 
 Settings the DEN paper and code do not give for these benchmarks, chosen here (README, DEN):
 - one selector per task (the authors share its body between tasks and keep per-task stems),
-  at ``selector_width`` = 0.78 of the estimator's stage widths, the one width that puts both
+  at ``selector_width`` = 0.78 of the estimator's stage widths, a width that puts both
   totals within 5% of Table III: 30.06M on MSC (-3.9% of 31.29M) and 8.01M on mini-MSC (+3.7%
   of 7.72M); at full width they would be 35.63M and 9.37M;
 - one joint loop instead of their separate stages (pre-training, then alternating selector and
@@ -27,8 +27,8 @@ Settings the DEN paper and code do not give for these benchmarks, chosen here (R
 - ``pretrain_steps``: about a third of the benchmark's default run (mini-MSC: 1000 of 3000
   steps; MSC: 13000 of ~39000), the authors' pre-training share;
 - the reward's compute term per image (the authors' code averages it over the batch);
-- level 0 skips the block's residual branch exactly (their code still adds the second
-  convolution's output of zeros passed through BN).
+- level 0 skips the block's residual branch exactly (their code passes the zeroed filters on
+  through the second convolution's BN, ReLU and convolution, which are then not zero).
 From the authors' code: three groups (four levels), rho = 10, 75% whole-network images in
 pre-training, epsilon decay 0.99 per step, no reward baseline.
 """
