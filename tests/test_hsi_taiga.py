@@ -143,8 +143,9 @@ def _fake_run(folder, data_path: str, bands: int, **options) -> torch.nn.Module:
     return model.eval()
 
 
-def test_class_map_of_a_per_pixel_run_uses_the_window_centre(taiga: str, tmp_path) -> None:
-    from rsbench.reports.taiga_map import predict_region, test_region
+def test_class_map_of_a_per_pixel_run_stitches_windows_like_the_test_scoring(
+        taiga: str, tmp_path) -> None:
+    from rsbench.reports.taiga_map import predict_region, test_region, tile_windows
 
     torch.manual_seed(0)
     model = _fake_run(tmp_path / "run", taiga, 8, per_pixel=True)
@@ -152,17 +153,24 @@ def test_class_map_of_a_per_pixel_run_uses_the_window_centre(taiga: str, tmp_pat
     region = test_region(data, 12)
     loaded, _ = load_run_model(tmp_path / "run", data, torch.device("cpu"))
     pred = predict_region(loaded, data, region, CLS, torch.device("cpu"))
-    # one pixel by hand: the centre of the per-pixel map of its own window
-    r, c = region[0] + 6, region[2] + 6
+    img = data.array("image")
+    wins = tile_windows(region, 7, data.manifest["taiga"]["stride"], img.shape[:2])
+    assert 1 < len(wins) < 144  # far fewer forward passes than one window per pixel
     stats = data.manifest["taiga"]["image_stats"]
     lo, hi = np.array(stats["min"]), np.array(stats["max"])
-    win = (data.array("image")[r - 3:r + 4, c - 3:c + 4].astype(np.float32) - lo) / (hi - lo)
-    x = torch.from_numpy(win.astype(np.float32)).permute(2, 0, 1)[None]
-    with torch.no_grad():
-        maps = model(x, CLS)
-    for t in CLS:
-        assert maps[t].ndim == 4
-        assert pred[t][6, 6] == maps[t][0, :, 3, 3].argmax().item()
+    r0, _, c0, _ = region
+    for i, j in [(0, 0), (6, 6), (11, 11), (2, 9), (9, 1), (5, 10)]:
+        r, c = r0 + i, c0 + j
+        # by hand: the covering tile window with the nearest centre (first on ties)
+        d = [((r - wr - 3) ** 2 + (c - wc - 3) ** 2, k) for k, (wr, wc, _, _) in enumerate(wins)
+             if wr <= r < wr + 7 and wc <= c < wc + 7]
+        wr, wc = wins[min(d)[1]][:2]
+        win = (img[wr:wr + 7, wc:wc + 7].astype(np.float32) - lo) / (hi - lo)
+        with torch.no_grad():
+            maps = model(torch.from_numpy(win.astype(np.float32)).permute(2, 0, 1)[None], CLS)
+        for t in CLS:
+            assert maps[t].ndim == 4
+            assert pred[t][i, j] == maps[t][0, :, r - wr, c - wc].argmax().item()
 
 
 def test_class_map_with_other_data_is_a_one_line_error(taiga: str, tmp_path) -> None:

@@ -1,8 +1,11 @@
 """Classification maps of a TAIGA test region (HSI paper, Fig. 10) from a finished run.
 
-Every pixel of the region whose full window lies inside the stored raster is predicted as the
-centre of its own window (what the models are trained for), in batches; the ground truth comes
-from the ``targets_cls`` raster. Writes one PNG per categorical variable.
+Patch classifiers (centre-pixel models): every pixel of the region whose full window lies
+inside the stored raster is predicted as the centre of its own window (what they are trained
+for). Dense models (``per_pixel``): the region is tiled with windows at the dataset's stride and
+each pixel takes the prediction of the window whose centre is nearest, as the per-pixel test
+scoring does (:func:`rsbench.training.taiga.owned_pixels`). The ground truth comes from the
+``targets_cls`` raster. Writes one PNG per categorical variable.
 """
 
 from __future__ import annotations
@@ -83,10 +86,29 @@ def test_region(data, size: int) -> tuple[int, int, int, int]:
     return r0, min(h, r0 + size), c0, min(w, c0 + size)
 
 
+def tile_windows(region: tuple[int, int, int, int], patch: int, stride: int,
+                 shape: tuple[int, int]) -> np.ndarray:
+    """(n, 4) windows (row, col, h, w) inside a raster of ``shape`` whose centres step by
+    ``stride`` over ``region`` (the last row and column of fitting centres included), so that
+    every region pixel that has a fitting window is covered."""
+    half = patch // 2
+
+    def centres(a: int, b: int, size: int) -> list[int]:
+        lo, hi = max(a, half), min(b, size - half) - 1
+        if hi < lo:
+            return []
+        out = list(range(lo, hi + 1, max(1, stride)))
+        return out + [hi] if out[-1] != hi else out
+    rows, cols = centres(region[0], region[1], shape[0]), centres(region[2], region[3], shape[1])
+    return np.array([(r - half, c - half, patch, patch) for r in rows for c in cols],
+                    dtype=np.int64).reshape(-1, 4)
+
+
 @torch.no_grad()
 def predict_region(model, data, region: tuple[int, int, int, int], tasks: Sequence[str],
                    device: torch.device, batch: int = 256) -> dict[str, np.ndarray]:
-    """Centre-pixel predictions (class indices, 255 where no window fits) over ``region``."""
+    """Predicted class indices over ``region`` (255 where no window fits): centre pixels of
+    one window per pixel, or stitched window maps for dense models (module docstring)."""
     img = data.array("image")
     p = int(data.manifest.get("taiga", {}).get("patch") or data.index["win_h"].iloc[0])
     half = p // 2
@@ -97,6 +119,29 @@ def predict_region(model, data, region: tuple[int, int, int, int], tasks: Sequen
     r0, r1, c0, c1 = region
     h, w = img.shape[:2]
     out = {t: np.full((r1 - r0, c1 - c0), 255, np.uint8) for t in tasks}
+    if getattr(model, "per_pixel", False):
+        from rsbench.training.taiga import owned_pixels
+
+        stride = min(p, int(data.manifest.get("taiga", {}).get("stride") or half))
+        wins = tile_windows(region, p, stride, (h, w))
+        masks = owned_pixels(wins)
+        for s in progress(range(0, len(wins), batch), desc="map",
+                          total=-(-len(wins) // batch)):
+            chunk = wins[s:s + batch]
+            x = np.stack([img[r:r + p, c:c + p] for r, c, _, _ in chunk])
+            pred = model((torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() - lo)
+                         / rng, list(tasks))
+            for t in tasks:
+                labels = pred[t].argmax(1).cpu().numpy().astype(np.uint8)
+                for (r, c, _, _), m, lab in zip(chunk, masks[s:s + batch], labels):
+                    # the window's owned pixels that fall inside the region
+                    a, b, e, f = max(r, r0), min(r + p, r1), max(c, c0), min(c + p, c1)
+                    if a >= b or e >= f:
+                        continue
+                    keep = m[a - r:b - r, e - c:f - c]
+                    out[t][a - r0:b - r0, e - c0:f - c0][keep] = lab[a - r:b - r,
+                                                                     e - c:f - c][keep]
+        return out
     coords = [(r, c) for r in range(max(r0, half), min(r1, h - half))
               for c in range(max(c0, half), min(c1, w - half))]
     for s in progress(range(0, len(coords), batch), desc="map", total=-(-len(coords) // batch)):
