@@ -131,10 +131,12 @@ def os_error_line(exc: OSError, args: Sequence[str]) -> str | None:
         return None
     if code == errno.ENOTDIR or (code == errno.EEXIST and not path.is_dir()):
         blocker = _file_in_the_way(path) or path
-        return (f"{blocker} is a file, so {path} cannot be a folder; give a path that is a "
-                "folder or does not exist yet (e.g. another --out)")
+        inside = "" if blocker == path else f", so {path} cannot be created inside it"
+        return (f"{blocker} is a file, not a folder{inside}; give a path that is a folder or "
+                "does not exist yet (e.g. another --out)")
     if code == errno.EISDIR:
-        return f"{path} is a folder, but a file is written there; give a file path instead"
+        target = Path(exc.filename2) if getattr(exc, "filename2", None) else path
+        return f"{target} is a folder, but a file is written there; give a file path instead"
     if code in (errno.EACCES, errno.EPERM):
         return (f"{path} cannot be accessed (permission denied); fix its permissions "
                 "(or those of its folder) or choose another path")

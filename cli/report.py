@@ -13,7 +13,8 @@ def table_options(out_flag: str = "--out", paper: bool = True):
     options = [
         click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]),
                      default="markdown"),
-        click.option(out_flag, "out", type=click.Path(path_type=str), default=None,
+        click.option(out_flag, "out", type=click.Path(path_type=str, dir_okay=False),
+                     default=None,
                      help="Write the table to this file instead of standard output (a CSV also "
                           "gets NAME.provenance.csv: the runs, seeds and settings of each row)."),
     ]
@@ -24,7 +25,8 @@ def table_options(out_flag: str = "--out", paper: bool = True):
         click.option("--ci", is_flag=True,
                      help="Add the 95% confidence interval of the mean over seeds to every "
                           "cell (Student t; n/a with one seed)."),
-        click.option("--plot", type=click.Path(path_type=str), default=None, metavar="FILE.png",
+        click.option("--plot", type=click.Path(path_type=str, dir_okay=False), default=None,
+                     metavar="FILE.png",
                      help="Also draw the table as a chart: one panel per task metric, mean with "
                           "error bars (std, or the CI with --ci), paper figures as markers."),
     ])

@@ -34,6 +34,26 @@ def lock_holder(path: Path) -> tuple[int | None, str]:
         return None, ""
 
 
+def active_holder(path: Path) -> tuple[int | None, str] | None:
+    """(PID, what) of the live process holding ``path``'s lock, or None when nobody holds it
+    (no lock file, or one left by a process that has ended)."""
+    if fcntl is None:  # pragma: no cover - Windows: no advisory locks
+        return None
+    try:
+        fd = os.open(Path(path) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return lock_holder(Path(path))
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def folder_lock(path: Path, what: str) -> Iterator[Path]:
     """Hold the advisory lock of folder ``path`` (created if needed) while the block runs.

@@ -220,23 +220,29 @@ def _byte_entropy(values: np.ndarray) -> float:
 def looks_byte_swapped(values: np.ndarray) -> bool:
     """True when ``values`` (native order, no-data removed) read better the other way round.
 
-    Integers: in measured data the least significant byte varies most and the most significant
-    least; when the order is wrong, the two swap roles. Floats: swapped floats have absurd
-    magnitudes (1e-38, 1e+38, NaN) where the other order gives ordinary numbers.
+    In measured data the least significant byte varies most and the most significant byte
+    (for floats: sign and exponent) least; when the order is wrong the two swap roles. Floats
+    must also read as ordinary magnitudes (1e-20..1e20) more often the other way round, so
+    integer-valued floats (whose low bytes are all zero) are not mistaken.
     """
     v = np.asarray(values).ravel()
     if v.dtype.itemsize < 2 or len(v) < MIN_SAMPLES:
         return False
-    if v.dtype.kind == "f":
-        def ordinary(x: np.ndarray) -> float:
-            with np.errstate(all="ignore"):
-                a = np.abs(x[x != 0])
-                return float(np.mean(np.isfinite(a) & (a > 1e-20) & (a < 1e20))) if len(a) else 1
-        return ordinary(v) < 0.5 and ordinary(v.byteswap()) > 0.95
     u = v.view(np.dtype(f"u{v.dtype.itemsize}"))
     low = (u & 0xFF).astype(np.uint8)
     high = (u >> (8 * (v.dtype.itemsize - 1))).astype(np.uint8)
-    return _byte_entropy(high) > _byte_entropy(low) + 1.0
+    if _byte_entropy(high) <= _byte_entropy(low) + 1.0:
+        return False
+    if v.dtype.kind == "f":
+        return _ordinary(v) < _ordinary(v.byteswap())
+    return True
+
+
+def _ordinary(x: np.ndarray) -> float:
+    """Share of non-zero floats with a magnitude between 1e-20 and 1e20."""
+    with np.errstate(all="ignore"):
+        a = np.abs(x[x != 0].astype(np.float64))
+    return float(np.mean(np.isfinite(a) & (a > 1e-20) & (a < 1e20))) if len(a) else 1.0
 
 
 def _sample_band(raster: EnviRaster, band: int) -> np.ndarray:
