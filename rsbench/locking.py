@@ -69,6 +69,11 @@ def folder_lock(path: Path, what: str) -> Iterator[Path]:
         path.mkdir(parents=True, exist_ok=True)
         fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            inside = "" if blocker == path else f", so {path} cannot be created inside it"
+            raise UsageError(f"{blocker} is a file, not a folder{inside}; give a path that is a "
+                             "folder or does not exist yet") from None
         raise UsageError(f"{path} cannot be locked for writing ({exc.strerror}); choose a "
                          "folder you can write to") from None
     try:

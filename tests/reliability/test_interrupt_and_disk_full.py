@@ -51,15 +51,13 @@ def taiga(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_ctrl_c_in_a_build_prints_the_resume_command_that_finishes_it(taiga, tmp_path, capsys,
                                                                       monkeypatch):
-    from rsbench.datasets.build_taiga import TaigaBuilder
-
     src, reference = taiga
     out = tmp_path / "o"
 
     def ctrl_c(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(TaigaBuilder, "select_windows", ctrl_c)
+    monkeypatch.setattr("rsbench.datasets.build_taiga.select_windows", ctrl_c)
     code, err = run_cli(["-q", "build-taiga", "--taiga", str(src), "--out", str(out),
                          *TAIGA_BUILD], capsys)
     monkeypatch.undo()
