@@ -47,8 +47,8 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--model", "model", required=True,
               help="Registered model name (mtln, single-task, fine-tune, shared-specific, "
                    "baseline-attention, cross-stitch, uncertainty; for taiga: hsi-mtl, "
-                   "hsi-single-task, unet, segnet, res-unet, deeplabv3plus; for taiga-centre: "
-                   "mottus-3dcnn, pham-cnn, ...).")
+                   "hsi-single-task, unet, segnet, res-unet, deeplabv3plus, mstnet; for "
+                   "taiga-centre: mottus-3dcnn, pham-cnn, gsc-vit, spectraldiff, ...).")
 @click.option("--data", required=True, type=click.Path(path_type=str),
               help="Built dataset folder of the kind the benchmark expects.")
 @click.option("--backbone", default=None, help="Backbone (default: the benchmark's).")

@@ -83,7 +83,7 @@ def test_params_cli_taiga_lists_every_hsi_model(capsys) -> None:
     assert header[:5] == ["Method", "model", "params", "paper params", "difference"]
     by_model = {r[1]: dict(zip(header, r)) for r in body}
     for name in ("unet", "segnet", "res-unet", "deeplabv3plus", "mottus-3dcnn", "pham-cnn",
-                 "hsi-single-task", "hsi-mtl"):
+                 "mstnet", "gsc-vit", "spectraldiff", "hsi-single-task", "hsi-mtl"):
         assert by_model[name]["params"] != "-" and by_model[name]["GFLOPs"] != "-"
     assert int(by_model["hsi-mtl"]["params"]) == _params("hsi-mtl")
     assert by_model["hsi-mtl"]["paper params"] == str(int(19.68e6))

@@ -137,12 +137,18 @@ def test_paper_flag_says_when_the_paper_kept_no_figures(runs: Path, name: str) -
     assert not any("did not survive" in n for n in plain.notes)
 
 
-def test_complexity_table_with_paper_has_the_out_of_scope_methods_as_paper_rows(runs) -> None:
+def test_complexity_table_has_rows_for_the_transformer_and_diffusion_baselines(runs) -> None:
     t = build_table(get_table("taiga-complexity"), collect_runs(runs), paper=True)
     labels = [r.label for r in t.rows]
-    assert labels.index("MSTNet (paper)") < labels.index("Proposed single-task")
+    for name in ("MSTNet", "GSC-ViT", "SpectralDiff"):
+        ours = next(i for i, lab in enumerate(labels)
+                    if lab.startswith(name) and "(paper)" not in lab)
+        assert labels[ours + 1] == f"{name} (paper)"
+        assert ours < labels.index("Proposed single-task")
+        assert all(c.missing for c in t.rows[ours].cells)  # no run of it in the fixture
     mst = _row(t, "MSTNet (paper)")
     assert mst.source == "paper" and [c.mean for c in mst.cells] == [54.28, 102.46, 2134.92,
                                                                      93.83]
     plain = build_table(get_table("taiga-complexity"), collect_runs(runs))
-    assert not any("MSTNet" in r.label for r in plain.rows)
+    assert not any("(paper)" in r.label for r in plain.rows)
+    assert any(r.label.startswith("MSTNet") for r in plain.rows)

@@ -42,9 +42,12 @@ TABLE_VII: list[tuple[str, str, str]] = [
      "task) with 66 filters per conv (the code's 32 give 17.96M)"),
     ("pham-cnn", "Pham Model", "7 convs, flattened last map, FC 512, 300/200 per task, 42 planes "
      "(the code's 32 give 29.34M); its 3-D convs over the spectral axis make the FLOPs"),
-    ("mstnet", "MSTNet", ""),
-    ("gsc-vit", "GSC-ViT", ""),
-    ("spectraldiff", "SpectralDiff", ""),
+    ("mstnet", "MSTNet", "no public code: ViT-Base layers (768, 12 heads), 7 layers, 3x3 "
+     "patches, 4-level conv decoder, chosen for Table VII's size"),
+    ("gsc-vit", "GSC-ViT", "published design (authors' code: dims 256/128/64, 16 groups, 1 "
+     "head); Table VII's 39.19M cannot come from it"),
+    ("spectraldiff", "SpectralDiff", "authors' SimpleUnet (64-1024 channels, 2-D, 110 bands) "
+     "+ HSINet classifier; FLOPs of the evaluation pass (U-Net at t=5 + classifier)"),
     ("hsi-single-task", "Proposed single-task", "read as one network per task type "
      "(classification, regression): 37.32M ≈ 1.9× the multitask model; 13 per-variable "
      "networks (split=variable) would be ~13×"),

@@ -132,6 +132,9 @@ def train(loop: Loop, state: TrainState) -> None:
         for s in loop.samplers:
             s.set_epoch(epoch, loop.steps)
         gen.manual_seed(loop.seed * 1_000_003 + epoch)  # this epoch's flips, whatever came before
+        set_epoch = getattr(state.model, "set_epoch", None)
+        if callable(set_epoch):  # models whose training changes with the epoch (SpectralDiff)
+            set_epoch(epoch)
         loop.step_module.train()
         keep_frozen_bn_eval(state.model)
         # sums: combined loss, each task's loss, auxiliary loss

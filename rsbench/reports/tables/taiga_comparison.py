@@ -1,7 +1,8 @@
-"""HSI paper Table IV: comparison with the baselines on taiga (transformer and diffusion
-baselines are out of scope). The dense models' rows are per-pixel ``taiga`` runs; the patch
-classifiers (Mõttus, Pham: one prediction per window) are ``taiga-centre`` runs, the TAIGA
-baseline's centre-pixel protocol, marked "(centre pixel)" in the table."""
+"""HSI paper Table IV: comparison with the baselines on taiga, the transformer (MSTNet, GSC-ViT)
+and diffusion (SpectralDiff) baselines included. The dense models' rows (MSTNet among them) are
+per-pixel ``taiga`` runs; the patch classifiers (Mõttus, Pham, GSC-ViT, SpectralDiff: one
+prediction per window) are ``taiga-centre`` runs, the TAIGA baseline's centre-pixel protocol,
+marked "(centre pixel)" in the table."""
 
 from rsbench.reports.plan import planned
 from rsbench.reports.table import TableSpec
@@ -11,6 +12,8 @@ ROWS = [("taiga", "unet", "U-Net"), ("taiga", "segnet", "SegNet"),
         ("taiga", "res-unet", "Res-U-Net"), ("taiga", "deeplabv3plus", "Deeplab V3+"),
         ("taiga-centre", "mottus-3dcnn", "Mõttus Model"),
         ("taiga-centre", "pham-cnn", "Pham Model"),
+        ("taiga", "mstnet", "MSTNet"), ("taiga-centre", "gsc-vit", "GSC-ViT"),
+        ("taiga-centre", "spectraldiff", "SpectralDiff"),
         ("taiga", "hsi-mtl", "Proposed")]
 
 TABLE = TableSpec("taiga-comparison", "Table IV: comparison with other methods on TAIGA", [],

@@ -17,10 +17,8 @@ from rsbench.reports.taiga_tables import (
     summary,
 )
 
-# the transformer and diffusion baselines are out of scope: with --paper, their published row
-PAPER_ONLY = [(None, None, "MSTNet"), (None, None, "GSC-ViT"), (None, None, "SpectralDiff")]
-ROWS = COMPARISON[:-1] + PAPER_ONLY + [("taiga", "hsi-single-task", "Proposed single-task"),
-                                       ("taiga", "hsi-mtl", "Proposed multitask")]
+ROWS = COMPARISON[:-1] + [("taiga", "hsi-single-task", "Proposed single-task"),
+                          ("taiga", "hsi-mtl", "Proposed multitask")]
 COLUMNS = [Column("Params (M)", "", "params", better="min", scale=1.0),
            Column("FLOPs (G)", "", "flops", better="min", scale=1.0),
            Column("Time/epoch (s)", "", "seconds", better="min", scale=1.0),
@@ -32,11 +30,6 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
     rows = []
     scored: dict[str, set[int]] = {}
     for bench, method, label in ROWS:
-        if bench is None:  # not implemented here: only the paper's figures
-            if label in published:
-                rows.append(Row(f"{label} (paper)", "paper", label,
-                                [Cell(published[label].get(c.value)) for c in COLUMNS]))
-            continue
         found = runs.of(bench, method)
         cx = run_complexity(found[0]) if found else {}
         params = cx.get("params")
