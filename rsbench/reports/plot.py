@@ -64,12 +64,19 @@ def plot_table(t: Table, path: str | Path, ci: bool = False) -> Path:
         if refs:
             ax.scatter([i for i, _ in refs], [v for _, v in refs], marker="D", color="C3",
                        zorder=3, label="paper")
-            ax.legend(fontsize=7, loc="best", framealpha=0.6)
         ax.set_title(f"{col.group} {col.label}".strip(), fontsize=10)
         ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=7)
         ax.grid(axis="y", alpha=0.3)
     for k in range(len(cols), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
+    handles, names = {}, []
+    for ax in axes.flat:  # one legend for the figure, outside the panels
+        for h, n in zip(*ax.get_legend_handles_labels()):
+            if n not in handles:
+                handles[n] = h
+                names.append(n)
+    if handles:
+        fig.legend([handles[n] for n in names], names, loc="lower right", fontsize=8, ncols=2)
     what = "95% CI of the mean (Student t)" if ci else "std over seeds"
     fig.suptitle(t.title, fontsize=11)
     fig.text(0.01, 0.005, PLOT_NOTE.format(what=what), fontsize=7, color="grey")
