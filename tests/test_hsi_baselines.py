@@ -164,3 +164,42 @@ def test_a_short_run_of_each_fills_its_table_cells(taiga: str, tmp_path, capsys)
         assert not cx.cells[0].missing and not cx.cells[1].missing, label  # params, FLOPs
         assert json.loads(next(tmp_path.glob(f"**/{name}/**/metrics.json")).read_text())[
             "complete"]
+
+
+@pytest.mark.slow
+def test_spectraldiff_resumes_in_the_right_stage(taiga: str, tmp_path, monkeypatch) -> None:
+    from rsbench.training import checkpoint as ckpt_mod
+    from rsbench.training.config import load_benchmark
+    from rsbench.training.runner import RunRequest, run_benchmark
+
+    cfg = load_benchmark("taiga-centre", {"epochs": 2, "batch_size": 8})
+    cfg["model_options"].update({**TINY["spectraldiff"], "diffusion_epochs": 1})
+
+    def request(out: str) -> RunRequest:
+        return RunRequest(model="spectraldiff", data=taiga, seed=0, out=str(tmp_path / out),
+                          device="cpu", workers=0, max_train_batches=2)
+
+    full = run_benchmark(cfg, request("a"))
+    real_save = ckpt_mod.save_checkpoint
+
+    def dying_save(path, payload):
+        real_save(path, payload)
+        raise KeyboardInterrupt  # stopped right after epoch 1 (the diffusion stage)
+
+    monkeypatch.setattr(ckpt_mod, "save_checkpoint", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(cfg, request("b"))
+    monkeypatch.setattr(ckpt_mod, "save_checkpoint", real_save)
+    req = request("b")
+    req.resume = True
+    resumed = run_benchmark(cfg, req)
+    for t in full["tasks"]:
+        assert resumed["tasks"][t] == full["tasks"][t], t
+    (ca,), (cb,) = (list((tmp_path / d).glob("**/checkpoint.pt")) for d in ("a", "b"))
+    sa = torch.load(ca, weights_only=False)
+    sb = torch.load(cb, weights_only=False)
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), k
+    # epoch 1 trained the U-Net (a diffusion loss), epoch 2 the classifier (none)
+    assert [("loss_auxiliary" in h) for h in sb["history"]] == [True, False]
+    assert [h["loss"] for h in sa["history"]] == [h["loss"] for h in sb["history"]]
