@@ -97,7 +97,7 @@ def main() -> None:
     x, y = make_batch(args, device)
     opts = {"in_channels": args.bands, "width": args.width}
     multi = build_model("hsi-mtl", TASKS, **opts).to(device)
-    single = build_model("hsi-single-task", TASKS, **opts).to(device)
+    single = build_model("hsi-single-task", TASKS, split="variable", **opts).to(device)
     one = torch.zeros(1, args.bands, args.patch, args.patch, device=device)
     flops_m, flops_s = count_flops(multi, one), count_flops(single, one)
     params_m = sum(p.numel() for p in multi.parameters())
