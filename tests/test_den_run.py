@@ -48,3 +48,31 @@ def test_den_unstated_settings_are_in_the_benchmark_configs():
         unstated = load_benchmark(bench, {}).get("unstated", {})
         assert any(k.startswith("den.") for k in unstated), (bench, sorted(unstated))
 
+
+
+def test_den_under_two_process_ddp(tmp_path):
+    """The selectors only reach the loss through auxiliary_loss, past DDP's forward outputs:
+    a two-process gloo run through the policy-gradient phase must still train and finish."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    data = tf.write_msc(tmp_path / "mini-msc", per_class=5, size=16)
+    entry = tmp_path / "entry.py"
+    entry.write_text("import sys\nfrom rsbench.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": f"{tests}{os.pathsep}{tests.parent}",
+           "OMP_NUM_THREADS": "1", "RSBENCH_QUIET": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(entry), "run", "mini-msc", "--model", "den", "--data", str(data),
+           "--out", str(tmp_path / "runs"), "--epochs", "2", "--batch-size", "4",
+           "--input-size", "0", "--workers", "0", "--device", "cpu",
+           "--set", "model_options.pretrain_steps=1"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    (metrics,) = (tmp_path / "runs").rglob("metrics.json")
+    m = json.loads(metrics.read_text())
+    assert m["complete"] and m["world_size"] == 2
+    rows = list(csv.DictReader((metrics.parent / "history.csv").open()))
+    assert all(float(r.get("loss_auxiliary") or 0) != 0 for r in rows), rows

@@ -125,6 +125,9 @@ class DEN(MultiTaskModel):
         self.last_levels[task] = levels.detach()
         if self.training and log_probs is not None:
             self._pending[task] = (log_probs, levels, logits)
+            # the selector reaches the loss through auxiliary_loss only; a zero term ties it to
+            # the output, so DDP counts its parameters as used by this forward pass
+            logits = logits + 0.0 * log_probs.sum().to(logits.dtype)
         else:
             self._pending.pop(task, None)
         return logits
