@@ -171,8 +171,8 @@ def test_tables_mark_centre_pixel_rows(tmp_path: Path) -> None:
         mottus = next(r for r in table.rows if r.label.startswith("Mõttus"))
         assert mottus.seeds == 1
         notes = " ".join(table.notes)
-        assert "centre-pixel protocol" in notes and "86 pixels scored" in notes
-        assert "5,210 pixels scored" in notes
+        assert "centre-pixel protocol" in notes and "up to 86 labelled pixels" in notes
+        assert "up to 5,210 labelled pixels" in notes
         assert "Mõttus Model (centre pixel)" in to_markdown(table)
     loss = build_table(get_table("taiga-loss"), runs)
     assert not any("centre" in r.label for r in loss.rows)

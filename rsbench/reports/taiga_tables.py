@@ -135,8 +135,8 @@ def protocol_note(table: Table, scored: dict[str, set[int]]) -> None:
     """The footnote saying how each protocol scores (and how many pixels the runs scored)."""
     def counts(proto: str) -> str:
         vals = sorted(scored.get(proto) or ())
-        return f" ({', '.join(f'{v:,}' for v in vals)} pixels scored per variable)" \
-            if vals else ""
+        return f" (up to {' / '.join(f'{v:,}' for v in vals)} labelled pixels scored per " \
+            "variable)" if vals else ""
     if "per-pixel" in scored:
         table.notes.append("Rows without a mark: the HSI paper's per-pixel protocol (benchmarks "
                            "taiga, taiga-cs, taiga-focal-nw): every labelled pixel the test "
