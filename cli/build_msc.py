@@ -49,9 +49,12 @@ SQUARE_SIZE = SquareSize()
               "rsbench/data/mini_msc_mapping.csv].")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @workers_option
+@click.option("--splits", "splits", type=click.Path(), default=None,
+              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
+                   "whatever --seed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_msc(merced, aid, nwpu, out, mini, size, train_fraction, per_class, mapping, seed,
-              workers, resume) -> None:
+              workers, resume, splits) -> None:
     """Build MSC (all images of every source) or mini-MSC (--mini) for multi-task scene
     classification: one task per source dataset, each with its own classes, split per class.
 
@@ -68,7 +71,8 @@ def build_msc(merced, aid, nwpu, out, mini, size, train_fraction, per_class, map
 
     manifest = build(out, {"merced": merced, "aid": aid, "nwpu": nwpu}, mini=mini,
                      size=(size, size), train_fraction=train_fraction, per_class=per_class,
-                     mapping=mapping, seed=seed, workers=workers, resume=resume)
+                     mapping=mapping, seed=seed, workers=workers, resume=resume,
+                     splits=splits)
     _report(out, manifest, format_count_table)
 
 

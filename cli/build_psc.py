@@ -31,9 +31,13 @@ from rsbench.cli.options import SEED, workers_option
               "images held out (no spatial leakage).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @workers_option
+@click.option("--splits", "splits", type=click.Path(), default=None,
+              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
+                   "whatever --seed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_labelled,
-              max_off_palette, bands, train_fraction, split_by, seed, workers, resume) -> None:
+              max_off_palette, bands, train_fraction, split_by, seed, workers, resume,
+              splits) -> None:
     """Build PSC5 / PSC15 (scene + segmentation) from GID or import the published GID-MTL sets.
 
     \b
@@ -55,11 +59,12 @@ def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_l
                       min_labelled=min_labelled, bands=bands, train_fraction=train_fraction,
                       split_by=split_by, seed=seed, max_off_palette=max_off_palette)
     if gid_root is not None:
-        manifest = build_psc(gid_root, out, opts, workers=workers, resume=resume)
+        manifest = build_psc(gid_root, out, opts, workers=workers, resume=resume,
+                             splits=splits)
     else:
         from rsbench.datasets.gid_mtl import import_gid_mtl
 
-        manifest = import_gid_mtl(gid_mtl, out, opts, resume=resume)
+        manifest = import_gid_mtl(gid_mtl, out, opts, resume=resume, splits=splits)
     rep = manifest["report"]
     click.echo(f"{out}: {manifest['num_samples']} patches "
                f"({', '.join(f'{k} {v}' for k, v in manifest['splits'].items())}); "

@@ -32,10 +32,13 @@ from rsbench.cli.options import SEED
 @click.option("--clip-percentile", type=float, default=98.0, show_default=True,
               help="Clip continuous targets at this percentile of non-zero training values.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--splits", "splits", type=click.Path(), default=None,
+              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
+                   "whatever --seed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_taiga(taiga_root, out, patch, stride, bands, split, test_fraction, val_fraction,
                 block_size, test_stands, min_class_fraction, clip_percentile, seed,
-                resume) -> None:
+                resume, splits) -> None:
     """Build the TAIGA hyperspectral multitask dataset (3 categorical + 10 continuous tasks).
 
     Streams the ENVI files strip by strip (the real cube is ~37 GB), stores the cropped cube
@@ -50,7 +53,7 @@ def build_taiga(taiga_root, out, patch, stride, bands, split, test_fraction, val
     """
     from rsbench.datasets.build_taiga import build_taiga as build
 
-    m = build(taiga_root, out, resume=resume, patch=patch, stride=stride, bands=bands,
+    m = build(taiga_root, out, resume=resume, splits=splits, patch=patch, stride=stride, bands=bands,
               split=split, test_fraction=test_fraction, val_fraction=val_fraction,
               block_size=block_size, test_stands=test_stands,
               min_class_fraction=min_class_fraction, clip_percentile=clip_percentile, seed=seed)

@@ -18,9 +18,12 @@ from rsbench.cli.options import SEED, workers_option
               help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @workers_option
+@click.option("--splits", "splits", type=click.Path(), default=None,
+              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
+                   "whatever --seed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
 def build_transfer(patternnet, eurosat, out, train_per_class, size, seed, workers,
-                   resume) -> None:
+                   resume, splits) -> None:
     """Build a generalization set of Table VI: --train-per-class images of each class for
     training, the rest for testing.
 
@@ -39,5 +42,5 @@ def build_transfer(patternnet, eurosat, out, train_per_class, size, seed, worker
                          "--out)")
     dataset, source = ("patternnet", patternnet) if patternnet else ("eurosat", eurosat)
     manifest = build(out, dataset, source, train_per_class=train_per_class, size=(size, size),
-                     seed=seed, workers=workers, resume=resume)
+                     seed=seed, workers=workers, resume=resume, splits=splits)
     _report(out, manifest, format_count_table)

@@ -27,6 +27,7 @@ from rsbench.datasets.scene_build import (
     write_parts,
 )
 from rsbench.datasets.scenes import SceneSource, norm, read_scene_dataset, spec
+from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.splits import task_seed
 from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
@@ -149,7 +150,7 @@ class MscBuilder(Builder):
     def __init__(self, sources: Mapping[str, str | Path | None], *, mini: bool = False,
                  size: tuple[int, int] = (224, 224), train_fraction: float = 0.8,
                  per_class: int | None = None, mapping: str | Path | None = None,
-                 seed: int = 0, workers: int = 1):
+                 seed: int = 0, workers: int = 1, splits: str | Path | None = None):
         given = {k: v for k, v in sources.items() if v is not None}
         unknown = set(given) - set(MSC_SOURCES)
         if unknown:
@@ -167,6 +168,7 @@ class MscBuilder(Builder):
             raise UsageError(f"--per-class {per_class} must be at least 1")
         self.size, self.mini, self.seed, self.workers = check_size(size), mini, seed, workers
         self.train_fraction = train_fraction
+        self.split_file = SplitFile(splits, ("train", "test")) if splits else None
         order = [k for k in MSC_SOURCES if k in given]
         read = {k: read_scene_dataset(given[k], k) for k in order}
         self.roots = [read[k].root for k in order]
@@ -194,18 +196,20 @@ class MscBuilder(Builder):
         frac = self.train_fraction
         return finish(writer, self.plans, self.keys, name="mini-msc" if self.mini else "msc",
                       n_train=lambda task, label, n: int(round(frac * n)), seed=self.seed,
-                      size=self.size, extra=self.extra)
+                      size=self.size, extra=self.extra, split_file=self.split_file)
 
 
 def build_msc(out: str | Path, sources: Mapping[str, str | Path | None], *, mini: bool = False,
               size: tuple[int, int] = (224, 224), train_fraction: float = 0.8,
               per_class: int | None = None, mapping: str | Path | None = None, seed: int = 0,
-              workers: int = 1, resume: bool = False) -> dict:
+              workers: int = 1, resume: bool = False, splits: str | Path | None = None) -> dict:
     """Build MSC (or mini-MSC) from the given sources into ``out``; returns the manifest.
 
-    ``sources`` maps ``merced``/``aid``/``nwpu`` to the unpacked download folders (any subset).
+    ``sources`` maps ``merced``/``aid``/``nwpu`` to the unpacked download folders (any subset);
+    ``splits`` is a split file to reproduce instead of drawing the split.
     """
     builder = MscBuilder(sources, mini=mini, size=size, train_fraction=train_fraction,
-                         per_class=per_class, mapping=mapping, seed=seed, workers=workers)
+                         per_class=per_class, mapping=mapping, seed=seed, workers=workers,
+                         splits=splits)
     check_out_outside(out, builder.roots)
     return run_build(builder, out, resume)

@@ -13,19 +13,18 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import rasterio
 from rasterio.errors import RasterioIOError
-from rasterio.windows import Window
 
 from rsbench.datasets import gid
 from rsbench.datasets.builder import Builder, run_build
 from rsbench.datasets.manifest import TaskSpec, describe_source
-from rsbench.datasets.psc_rule import REASONS, scene_decision, window_counts
+from rsbench.datasets.psc_strips import StripLoader, strips_ahead
+from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.splits import check_fraction, split_by_group, split_per_class
 from rsbench.datasets.writer import DatasetWriter, PartWriter
 from rsbench.errors import InputError, UsageError, unreadable
@@ -73,11 +72,6 @@ class PscOptions:
             raise UsageError(f"--max-off-palette must be in [0, 1], not {self.max_off_palette}")
 
 
-@lru_cache(maxsize=2)
-def _decoder(classes: int) -> gid.ColorDecoder:
-    return gid.ColorDecoder(classes)
-
-
 def _open(path: Path):
     try:
         return rasterio.open(path)
@@ -107,119 +101,6 @@ def _check_pair(pair: gid.GidPair, img, lab, opts: PscOptions) -> None:
                          f"({img.height}x{img.width}); use a smaller --size")
 
 
-class _Scratch:
-    """Strip-sized buffers reused from strip to strip.
-
-    Fresh multi-megabyte temporaries per strip are returned to the OS and page-faulted back in
-    every time; reusing them took about a third off the tiling's CPU time.
-    """
-
-    def __init__(self, rows: int, cols: int):
-        self.rgb = np.empty((3, rows, cols), dtype=np.uint8)
-        self.packed = np.zeros((rows, cols), dtype=np.uint32)  # byte 3 stays 0
-        self.index = np.empty((rows, cols), dtype=np.intp)
-        self.is_off = np.empty((rows, cols), dtype=bool)
-        # two code buffers: the writer still holds strip i while strip i+1 is decoded
-        self.codes = [np.empty((rows, cols), dtype=np.uint8) for _ in range(2)]
-        self.turn = 0
-
-    def next_codes(self) -> np.ndarray:
-        self.turn ^= 1
-        return self.codes[self.turn]
-
-
-def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
-                 decoder: gid.ColorDecoder, scratch: _Scratch) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (0 unlabelled, 1..C, C+1 off-palette) and the raw colour codes of the window."""
-    try:
-        if pair.label_kind == "color":
-            lab.read((1, 2, 3), window=window, out=scratch.rgb)
-            codes = decoder.codes(scratch.rgb, packed=scratch.packed, index=scratch.index,
-                                  out=scratch.next_codes())
-            return codes, scratch.packed
-        idx = lab.read(1, window=window)
-    except RasterioIOError as exc:
-        raise unreadable(pair.label, exc, "the file is damaged: download it again") from None
-    return np.where(idx > classes, classes + 1, idx).astype(np.uint8), idx.astype(np.uint32)
-
-
-@dataclass
-class _Strip:
-    """One decoded label strip of ``size`` rows and its per-window decisions."""
-
-    r0: int
-    mask: np.ndarray                # (size, W) stored mask codes, off-palette as 0
-    counts: np.ndarray              # (windows, C+1) pixel counts, off-palette as unlabelled
-    scene: np.ndarray
-    keep: np.ndarray                # indices of kept windows
-
-
-class _StripLoader:
-    """Reads and decodes the label strips of a pair and applies the majority rule.
-
-    Runs one strip ahead of the image reads and patch writes in a thread: rasterio reads and
-    the large numpy steps release the GIL, so decoding strip i+1 overlaps with strip i's I/O.
-    """
-
-    def __init__(self, pair: gid.GidPair, img, lab, opts: PscOptions):
-        self.pair, self.img, self.lab, self.opts = pair, img, lab, opts
-        self.decoder = _decoder(opts.classes)
-        self.skipped: Counter = Counter()
-        self.off_colors: Counter = Counter()
-        self.off_pixels = 0
-        self.scratch = _Scratch(opts.size, img.width)
-
-    def __call__(self, r0: int) -> _Strip:
-        opts, classes, size = self.opts, self.opts.classes, self.opts.size
-        off = classes + 1
-        window = Window(0, r0, self.img.width, size)
-        codes, raw = _label_codes(self.lab, self.pair, window, classes, self.decoder,
-                                  self.scratch)
-        is_off = np.equal(codes, off, out=self.scratch.is_off)
-        n_off = int(np.count_nonzero(is_off))
-        if n_off:
-            self.off_pixels += n_off
-            vals, cnt = np.unique(raw[is_off], return_counts=True)
-            self.off_colors.update(dict(zip(vals.tolist(), cnt.tolist())))
-        counts = window_counts(codes, size, opts.step, classes + 2, scratch=self.scratch.index)
-        counts[:, 0] += counts[:, off]  # off-palette pixels count as unlabelled
-        counts = counts[:, : classes + 1]
-        scene, reason = scene_decision(counts, classes, opts.min_fraction, opts.min_labelled)
-        for code, n in zip(*np.unique(reason, return_counts=True)):
-            self.skipped[REASONS[int(code)]] += int(n)
-        keep = np.flatnonzero(reason == 0)
-        if n_off:
-            codes[is_off] = 0  # the codes become the stored mask: off-palette = unlabelled
-        return _Strip(r0, codes, counts, scene, keep)
-
-    def read_image(self, r0: int, out: np.ndarray) -> np.ndarray:
-        """The image strip at row ``r0`` as (size, W, bands), read into ``out``.
-
-        GDAL writes the pixels interleaved straight into the buffer: about 2.5x faster than
-        reading band-first and transposing.
-        """
-        window = Window(0, r0, self.img.width, self.opts.size)
-        try:
-            self.img.read(window=window, out=out.transpose(2, 0, 1))
-        except RasterioIOError as exc:
-            raise unreadable(self.pair.image, exc, "the file is damaged: download it again") \
-                from None
-        return out
-
-
-def _strips_ahead(load: _StripLoader, starts: Sequence[int]):
-    """Yield ``load(r0)`` for each start, computing the next one in a thread meanwhile."""
-    if not starts:
-        return
-    with ThreadPoolExecutor(max_workers=1) as ahead:
-        fut = ahead.submit(load, starts[0])
-        for nxt in [*starts[1:], None]:
-            strip = fut.result()
-            if nxt is not None:
-                fut = ahead.submit(load, nxt)
-            yield strip
-
-
 def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -> dict:
     """Tile one image/label pair into a finished part; returns its per-source summary."""
     classes, size, step = opts.classes, opts.size, opts.step
@@ -235,12 +116,12 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
             starts = np.arange(0, width - size + 1, step)
             image_rel = os.path.relpath(pair.image, root)
             label_rel = os.path.relpath(pair.label, root)
-            load = _StripLoader(pair, img, lab, opts)
+            load = StripLoader(pair, img, lab, opts)
             npix = size * size
             pixels = np.empty((size, width, img.count), dtype=np.uint8)
             image_batch = np.empty((len(starts), size, size, img.count), dtype=np.uint8)
             mask_batch = np.empty((len(starts), size, size), dtype=np.uint8)
-            for strip in _strips_ahead(load, list(range(0, height - size + 1, step))):
+            for strip in strips_ahead(load, list(range(0, height - size + 1, step))):
                 if not len(strip.keep):
                     continue
                 image = load.read_image(strip.r0, pixels)
@@ -376,9 +257,11 @@ class PscBuilder(Builder):
 
     name = "build-psc"
 
-    def __init__(self, gid_root: str | Path, opts: PscOptions | None = None, workers: int = 1):
+    def __init__(self, gid_root: str | Path, opts: PscOptions | None = None, workers: int = 1,
+                 splits: str | Path | None = None):
         self.opts = opts or PscOptions()
         self.opts.validate()
+        self.split_file = SplitFile(splits, ("train", "test")) if splits else None
         self.gid_root, self.workers = gid_root, workers
         self.pairs = gid.find_pairs(gid_root, self.opts.classes, self.opts.bands)
         for pair in self.pairs:  # header checks before anything is staged
@@ -404,7 +287,9 @@ class PscBuilder(Builder):
                              f"(--min-fraction {opts.min_fraction}, --min-labelled "
                              f"{opts.min_labelled}); check the --classes scheme or loosen "
                              "the rule")
-        index["split"] = psc_splits(index, opts)
+        sample_keys = split_keys(index)
+        index["split"] = (self.split_file.assign(sample_keys) if self.split_file
+                          else psc_splits(index, opts))
         skipped: Counter = Counter()
         for info in infos.values():
             skipped.update(info["skipped"])
@@ -427,13 +312,23 @@ class PscBuilder(Builder):
             index, keys=keys, name=f"psc{opts.classes}", tasks=tasks, sources=sources,
             extra=extra, footprints=footprints_frame(index, infos, opts.classes),
             previews=write_psc_previews, counts=mask_pixel_counts(index, tasks[1], opts.size),
+            split_keys=(sample_keys, index["split"]),
+            split_source=self.split_file.describe() if self.split_file else None,
         )
 
 
 def build_psc(gid_root: str | Path, out: str | Path, opts: PscOptions | None = None,
-              workers: int = 1, resume: bool = False) -> dict:
-    """Build PSC5/PSC15 from a GID download; returns the manifest."""
-    return run_build(PscBuilder(gid_root, opts, workers), out, resume)
+              workers: int = 1, resume: bool = False, splits: str | Path | None = None) -> dict:
+    """Build PSC5/PSC15 from a GID download; returns the manifest. ``splits`` is a split file
+    (``splits.csv`` of an earlier build) to reproduce instead of drawing the split."""
+    return run_build(PscBuilder(gid_root, opts, workers, splits), out, resume)
+
+
+def split_keys(index: pd.DataFrame) -> list[str]:
+    """Stable sample keys for ``splits.csv``: source image and pixel window (row, col, h, w)."""
+    return [f"{src}#{r},{c},{h},{w}" for src, r, c, h, w in
+            zip(index["source"], index["row_off"], index["col_off"], index["height"],
+                index["width"])]
 
 
 def mask_pixel_counts(index: pd.DataFrame, task: TaskSpec, size: int) -> dict:

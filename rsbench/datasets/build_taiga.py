@@ -46,6 +46,7 @@ import pandas as pd
 from rsbench.datasets.builder import Builder, run_build
 from rsbench.datasets.envi import EnviRaster
 from rsbench.datasets.manifest import describe_source
+from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.splits import split_regions_by_share
 from rsbench.datasets.taiga import find_taiga, read_variables
 from rsbench.datasets.taiga_passes import TaigaPasses
@@ -135,8 +136,11 @@ class TaigaBuilder(TaigaPasses, Builder):
     name = "build-taiga"
 
     def __init__(self, taiga: str | os.PathLike, opts: TaigaOptions,
-                 strip_bytes: int = 48 << 20):
+                 strip_bytes: int = 48 << 20, splits: str | os.PathLike | None = None):
         opts.check()
+        if splits and opts.test_stands:
+            raise UsageError("--splits and --test-stands both set the test split; give one")
+        self.split_file = SplitFile(splits, SPLITS) if splits else None
         self.opts, self.root, self.strip_bytes = opts, Path(taiga), strip_bytes
         cube_hdr, stands_hdr = find_taiga(taiga)
         self.cube = EnviRaster.open(cube_hdr)
@@ -196,6 +200,9 @@ class TaigaBuilder(TaigaPasses, Builder):
     def assign_regions(self, table: pd.DataFrame) -> dict[int, int]:
         """Region (stand or block) -> split code 1/2/3, drawn by seed, by labelled-pixel share."""
         px = table.groupby("region")["n"].sum().sort_index()
+        if self.split_file is not None:
+            names = self.split_file.assign(self.region_keys(px.index))
+            return {int(r): SPLITS.index(n) + 1 for r, n in zip(px.index, names)}
         fixed = None
         if self.test_ids is not None:
             regions = px.index.to_numpy()
@@ -286,12 +293,22 @@ class TaigaBuilder(TaigaPasses, Builder):
         def previews(folder: Path, ds: Any) -> None:
             taiga_previews(folder, ds, code, valid)
 
-        return writer.finalize(windows, keys=[], name="taiga", tasks=tasks, sources=sources,
-                               extra=extra, rasters=rasters, footprints=footprints,
-                               previews=previews)
+        regions = sorted(region_split)
+        return writer.finalize(
+            windows, keys=[], name="taiga", tasks=tasks, sources=sources, extra=extra,
+            rasters=rasters, footprints=footprints, previews=previews,
+            split_keys=(self.region_keys(regions),
+                        [SPLITS[region_split[r] - 1] for r in regions]),
+            split_source=self.split_file.describe() if self.split_file else None)
+
+    def region_keys(self, regions: Any) -> list[str]:
+        """Stable split-file keys: ``stand <standID>`` or ``block <block id>``."""
+        kind = "stand" if self.opts.split == "stands" else "block"
+        return [f"{kind} {int(r)}" for r in regions]
 
 
 def build_taiga(taiga: str | os.PathLike, out: str | os.PathLike, resume: bool = False,
-                **options: Any) -> dict:
-    """Build the TAIGA patch dataset; returns the manifest (see the module docstring)."""
-    return run_build(TaigaBuilder(taiga, TaigaOptions(**options)), out, resume)
+                splits: str | os.PathLike | None = None, **options: Any) -> dict:
+    """Build the TAIGA patch dataset; returns the manifest (see the module docstring).
+    ``splits`` is a split file (stand or block -> split) to reproduce instead of drawing it."""
+    return run_build(TaigaBuilder(taiga, TaigaOptions(**options), splits=splits), out, resume)

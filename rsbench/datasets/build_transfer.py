@@ -12,6 +12,7 @@ from rsbench.datasets.build_msc import plan_full
 from rsbench.datasets.builder import Builder, run_build
 from rsbench.datasets.scene_build import check_out_outside, check_size, finish, write_parts
 from rsbench.datasets.scenes import read_scene_dataset
+from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 
@@ -26,7 +27,8 @@ class TransferBuilder(Builder):
 
     def __init__(self, dataset: str, source: str | Path, *,
                  train_per_class: int = PAPER_TRAIN_PER_CLASS,
-                 size: tuple[int, int] = (224, 224), seed: int = 0, workers: int = 1):
+                 size: tuple[int, int] = (224, 224), seed: int = 0, workers: int = 1,
+                 splits: str | Path | None = None):
         if dataset not in TRANSFER_SOURCES:
             raise UsageError(f"unknown transfer dataset {dataset!r}; choose "
                              f"{' or '.join(TRANSFER_SOURCES)}")
@@ -35,6 +37,7 @@ class TransferBuilder(Builder):
                              f"(the paper uses {PAPER_TRAIN_PER_CLASS})")
         self.dataset, self.train_per_class, self.seed = dataset, train_per_class, seed
         self.size, self.workers = check_size(size), workers
+        self.split_file = SplitFile(splits, ("train", "test")) if splits else None
         src = read_scene_dataset(source, dataset)
         self.root = src.root
         self.plan = plan_full(src)
@@ -59,15 +62,16 @@ class TransferBuilder(Builder):
         n = self.train_per_class
         return finish(writer, [self.plan], self.keys, name=f"transfer-{self.dataset}",
                       n_train=lambda task, label, count: n, seed=self.seed, size=self.size,
-                      extra={"train_per_class": n})
+                      extra={"train_per_class": n}, split_file=self.split_file)
 
 
 def build_transfer(out: str | Path, dataset: str, source: str | Path, *,
                    train_per_class: int = PAPER_TRAIN_PER_CLASS,
                    size: tuple[int, int] = (224, 224), seed: int = 0, workers: int = 1,
-                   resume: bool = False) -> dict:
-    """Build the ``transfer-<dataset>`` set from the unpacked download at ``source``."""
+                   resume: bool = False, splits: str | Path | None = None) -> dict:
+    """Build the ``transfer-<dataset>`` set from the unpacked download at ``source``
+    (``splits``: a split file to reproduce instead of drawing the split)."""
     builder = TransferBuilder(dataset, source, train_per_class=train_per_class, size=size,
-                              seed=seed, workers=workers)
+                              seed=seed, workers=workers, splits=splits)
     check_out_outside(out, [builder.root])
     return run_build(builder, out, resume)

@@ -11,8 +11,10 @@ from PIL import Image
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from rsbench.datasets.format import Dataset
+from rsbench.datasets.manifest import INDEX, MANIFEST
 from rsbench.datasets.preview_psc import colorize
+from rsbench.datasets.reader import Dataset
+from rsbench.datasets.safepaths import check_plain_name
 from rsbench.errors import UsageError
 from rsbench.progress import progress
 
@@ -43,6 +45,11 @@ def export_dataset(ds: Dataset, out: str | Path, fmt: str, task: str | None = No
              and t["rows"] == spec["rows"]]
     mask_spec = ds.tasks[masks[0]] if masks else None
     out = Path(out)
+    where = f"{ds.root / MANIFEST}: tasks.{task}.classes"
+    for i, name in enumerate(spec["classes"]):  # class names become folder names
+        check_plain_name(name, f"{where}[{i}]")
+    for split_name in ds.index["split"].unique():
+        check_plain_name(split_name, f"{ds.root / INDEX}: split")
     written = 0
     for row in progress(rows, desc="export", unit="sample"):
         row = int(row)

@@ -34,6 +34,7 @@ from rsbench.datasets.manifest import (
     TaskSpec,
     atomic_write_text,
 )
+from rsbench.datasets.split_files import SPLIT_FILE, split_file_text
 from rsbench.datasets.writer import DatasetWriter, Part, remove_leftovers, retire_staging
 from rsbench.diskspace import require_free
 from rsbench.errors import InputError
@@ -85,6 +86,8 @@ def finalize(
     footprints: Any | None = None,
     previews: Callable[[Path, Any], None] | None = None,
     counts: Mapping[str, dict] | None = None,
+    split_keys: tuple[Sequence[str], Sequence[str]] | None = None,
+    split_source: Mapping[str, Any] | None = None,
 ) -> dict:
     """Gather part arrays for ``index`` rows (in that order), write everything, manifest last.
 
@@ -92,6 +95,8 @@ def finalize(
     (``window_columns`` and any extra keys): stored once, samples are windows into them.
     ``footprints`` is a GeoDataFrame (or a list, one per CRS); ``previews(out_dir, dataset)``
     draws preview images; ``counts`` gives per-split class counts the builder already has.
+    ``split_keys`` = (keys, splits) is written as ``splits.csv`` (stable keys: see
+    :mod:`rsbench.datasets.split_files`); ``split_source`` records the ``--splits`` file used.
     Returns the manifest as written (a dict).
     """
     from rsbench.datasets.reader import Dataset
@@ -133,6 +138,9 @@ def finalize(
         arrays=specs, tasks={t.name: t for t in tasks}, sources=list(sources),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         extra=dict(extra or {}))
+    if split_keys is not None:
+        manifest.extra["split_file"] = {"file": SPLIT_FILE, "rows": len(split_keys[0]),
+                                        "from": dict(split_source) if split_source else None}
     # counts that need the written arrays (masks without builder-supplied counts) wait
     pending = [t for t in tasks if t.name not in given and t.type == "segmentation"]
     for t in tasks:
@@ -168,6 +176,8 @@ def finalize(
         _journal(writer, "arrays")
         final_index.to_parquet(out / (INDEX + ".tmp"), index=False)
         os.replace(out / (INDEX + ".tmp"), out / INDEX)
+        if split_keys is not None:
+            atomic_write_text(out / SPLIT_FILE, split_file_text(*split_keys))
         _journal(writer, "index")
         if footprints is not None:
             write_footprints(out / FOOTPRINTS, footprints)

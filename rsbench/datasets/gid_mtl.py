@@ -22,6 +22,7 @@ from rsbench.datasets.build_psc import PscOptions, psc_splits, psc_tasks
 from rsbench.datasets.builder import Builder, run_build
 from rsbench.datasets.manifest import describe_source
 from rsbench.datasets.psc_rule import scene_decision
+from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, unreadable
 from rsbench.progress import progress
@@ -64,9 +65,11 @@ class GidMtlImport(Builder):
 
     name = "build-psc"
 
-    def __init__(self, root: str | Path, opts: PscOptions | None = None):
+    def __init__(self, root: str | Path, opts: PscOptions | None = None,
+                 splits: str | Path | None = None):
         self.opts = opts or PscOptions()
         self.opts.validate()
+        self.split_file = SplitFile(splits, ("train", "test")) if splits else None
         classes = self.opts.classes
         self.base = find_gid_mtl(root, classes)
         self.names = gid.class_names(classes)
@@ -151,7 +154,9 @@ class GidMtlImport(Builder):
                             "same_scene_label": bool(index.at[i, "label"]
                                                      == index.at[first, "label"])})
         index = index[~dup.to_numpy()].reset_index(drop=True)
-        index["split"] = psc_splits(index, opts, group_column="image_id")
+        sample_keys = index["source"].tolist()
+        index["split"] = (self.split_file.assign(sample_keys) if self.split_file
+                          else psc_splits(index, opts, group_column="image_id"))
         disagree = index[index["rule_label"] != index["label"]]["image_id"].tolist()
         extra = {
             "report": {
@@ -169,10 +174,13 @@ class GidMtlImport(Builder):
         sources = [s for p in parts for s in p.info.get("sources", [])]
         return writer.finalize(index, keys=keys, name=f"psc{opts.classes}",
                                tasks=psc_tasks(opts.classes), sources=sources, extra=extra,
-                               previews=write_psc_previews)
+                               previews=write_psc_previews, split_keys=(sample_keys, index["split"]),
+                               split_source=self.split_file.describe() if self.split_file
+                               else None)
 
 
 def import_gid_mtl(root: str | Path, out: str | Path, opts: PscOptions | None = None,
-                   resume: bool = False) -> dict:
-    """Import GID-MTL5/15 into ``out``; returns the manifest."""
-    return run_build(GidMtlImport(root, opts), out, resume)
+                   resume: bool = False, splits: str | Path | None = None) -> dict:
+    """Import GID-MTL5/15 into ``out``; returns the manifest (``splits``: a split file to
+    reproduce)."""
+    return run_build(GidMtlImport(root, opts, splits), out, resume)

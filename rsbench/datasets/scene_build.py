@@ -20,6 +20,7 @@ import pandas as pd
 from rsbench.datasets.manifest import TaskSpec
 from rsbench.datasets.scene_images import RESAMPLE_NAME, Decoded, decode_resize, decode_resize_job
 from rsbench.datasets.scenes import SceneImage, SceneSource
+from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.splits import split_per_class_grouped
 from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
@@ -145,12 +146,14 @@ def duplicates_report(index: pd.DataFrame) -> dict:
 
 def finish(writer: DatasetWriter, plans: list[TaskPlan], keys: list[str], *, name: str,
            n_train: Callable[[str, int, int], int], seed: int, size: tuple[int, int],
-           extra: dict | None = None) -> dict:
+           extra: dict | None = None, split_file: SplitFile | None = None) -> dict:
     """Mark duplicates, draw the splits and write the finished dataset (manifest last)."""
     from rsbench.datasets.preview_scenes import write_scene_previews
 
     index = mark_duplicates(writer.load_index(keys))
-    index["split"] = split_per_class_grouped(index, n_train, seed)
+    sample_keys = (index["task"].astype(str) + "/" + index["path"].astype(str)).tolist()
+    index["split"] = (split_file.assign(sample_keys) if split_file
+                      else split_per_class_grouped(index, n_train, seed))
     first = ["task", "split", "label", "class"]
     index = index[first + [c for c in index.columns if c not in first]]
     tasks = [TaskSpec(p.name, "classification", rows=p.name, target="label",
@@ -161,7 +164,8 @@ def finish(writer: DatasetWriter, plans: list[TaskPlan], keys: list[str], *, nam
         sources=[source_fingerprint(p.source) for p in plans],
         extra={"image_size": list(size), "resample": RESAMPLE_NAME,
                "duplicates": duplicates_report(index), **(extra or {})},
-        previews=write_scene_previews,
+        previews=write_scene_previews, split_keys=(sample_keys, index["split"]),
+        split_source=split_file.describe() if split_file else None,
     )
 
 

@@ -19,6 +19,13 @@ def dataset_summary(ds: Any) -> str:
              f"(rsbench {m.rsbench_version}, format v{m.format_version})",
              f"samples: {m.num_samples}  splits: "
              + ", ".join(f"{k} {v}" for k, v in m.splits.items())]
+    split_file = m.extra.get("split_file")
+    if split_file:
+        source = split_file.get("from")
+        origin = (f"from the file {source['path']} (sha256 {source['sha256'][:16]}...)"
+                  if source else "drawn by the builder")
+        lines.append(f"split: {origin}; {split_file['file']} holds it "
+                     f"({split_file['rows']} keys)")
     for aname, a in m.arrays.items():
         lines.append(f"array {aname}: {a.dtype} {'x'.join(map(str, a.shape))} ({a.layout})")
     for tname, t in ds.tasks.items():
