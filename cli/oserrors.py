@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from rsbench.diskspace import size_text
+
 # commands whose work continues with --resume after an interruption or a full disk
 RESUMABLE = ("build-psc", "build-msc", "build-transfer", "build-taiga", "run")
 # what temporary files rsbench writes are called (finished files are renamed from them)
@@ -82,7 +84,7 @@ def remove_temporaries(folders: Sequence[Path]) -> int:
 
 
 def mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return size_text(n)
 
 
 def _existing_parent(path: Path) -> Path:

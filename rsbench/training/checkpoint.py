@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rsbench.diskspace import disk_full, nearly_full
 from rsbench.errors import InputError
 
 
@@ -32,7 +34,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` through a temporary file, so a kill never leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    try:
+        torch.save(payload, tmp)
+    except (RuntimeError, OSError) as exc:  # torch reports a full disk as a RuntimeError
+        written = tmp.stat().st_size if tmp.exists() else 0
+        tmp.unlink(missing_ok=True)
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or \
+                nearly_full(path.parent):
+            raise disk_full(path, written) from None
+        raise
     os.replace(tmp, path)
 
 

@@ -154,30 +154,83 @@ def test_full_disk_before_finalize_names_the_space_needed(tmp_path, capsys, monk
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path):
-    """A 1 MiB tmpfs (root and a kernel that allows mounting), else the test is skipped."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                         capture_output=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
+def tmpfs(tmp_path):
+    """``mount_tmpfs(size)``: a small tmpfs (root and a kernel that allows mounting), else the
+    test is skipped."""
+    mounts = []
+
+    def mount_tmpfs(size: str) -> Path:
+        mount = tmp_path / f"disk{len(mounts)}"
+        mount.mkdir()
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            pytest.skip("mounting a tmpfs needs root")
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(mount)], capture_output=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+        mounts.append(mount)
+        return mount
+
+    yield mount_tmpfs
+    for mount in mounts:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_full_disk_on_a_real_small_tmpfs_then_resume(small_tmpfs, tmp_path, capsys):
+def test_full_disk_on_a_real_small_tmpfs_then_resume(tmpfs, tmp_path, capsys):
+    disk = tmpfs("1m")
     src = merced_source(tmp_path / "src", per_class=8, size=64)  # ~2 MB of staged images
-    out = small_tmpfs / "msc"
+    out = disk / "msc"
     build = ["-q", "build-msc", "--merced", str(src), "--out", str(out), "--size", "64"]
     code, err = run_cli(build, capsys)
     line = one_line(err)
     assert code == 1 and ("no space left" in line or "needs" in line) and str(out) in line
     assert not list(out.rglob("*.tmp")) and not (out / "dataset.json").exists()
-    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
     assert main([*build, "--resume"]) == 0
     assert open_dataset(out).manifest["num_samples"] == 21 * 8
+
+
+def _tiny_run(msc: Path, out: Path) -> list[str]:
+    return ["-q", "run", "mini-msc", "--model", "tiny", "--data", str(msc), "--epochs", "1",
+            "--batch-size", "4", "--input-size", "32", "--max-train-batches", "1",
+            "--workers", "0", "--device", "cpu", "--out", str(out)]
+
+
+def test_a_checkpoint_filling_the_disk_is_one_line_and_leaves_no_tmp(tmpfs, tmp_path, capsys):
+    import torch
+
+    torch.set_num_threads(1)
+    tf.register()
+    msc = tf.write_msc(tmp_path / "mini-msc", per_class=5)
+    disk = tmpfs("40k")  # room for the run folder, not for the checkpoint
+    code, err = run_cli(_tiny_run(msc, disk / "runs"), capsys)
+    line = one_line(err)
+    assert code == 1 and "no space left" in line and "checkpoint.pt" in line
+    assert "--resume" in line
+    assert not list(disk.rglob("*.tmp")) and not list(disk.rglob("metrics.json"))
+    subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+    assert main([*_tiny_run(msc, disk / "runs"), "--resume"]) == 0
+    assert len(list(disk.rglob("metrics.json"))) == 1
+
+
+def test_a_checkpoint_write_failing_on_a_full_disk_injected(tmp_path, monkeypatch):
+    """The same without mounting: torch reports ENOSPC as a RuntimeError; the disk is then
+    (reported) full."""
+    import rsbench.diskspace as diskspace
+    from rsbench.errors import InputError
+    from rsbench.training import checkpoint as ckpt_mod
+
+    def failing_save(payload, path):
+        Path(path).write_bytes(b"\0" * 200_000)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
+
+    real_usage = shutil.disk_usage
+    monkeypatch.setattr(ckpt_mod.torch, "save", failing_save)
+    monkeypatch.setattr(diskspace.shutil, "disk_usage",
+                        lambda p: real_usage(p)._replace(free=4096))
+    with pytest.raises(InputError, match=r"no space left .*checkpoint\.pt .*0\.2 MB written"):
+        ckpt_mod.save_checkpoint(tmp_path / "checkpoint.pt", {"x": 1})
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(diskspace.shutil, "disk_usage", real_usage)  # a disk with room:
+    with pytest.raises(RuntimeError):  # the failure is not blamed on space
+        ckpt_mod.save_checkpoint(tmp_path / "checkpoint.pt", {"x": 1})
