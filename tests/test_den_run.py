@@ -31,6 +31,9 @@ def test_cli_den_run_trains_the_selectors_and_fills_table_iii(tmp_path, capsys):
     assert aux[0] == 0 and aux[1] != 0, aux  # the policy loss only after pre-training
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert state["steps"].tolist() == [4, 4, 4]
+    # the share of grouped filters the selectors' choices use on the test split
+    for task in ("merced", "aid", "nwpu"):
+        assert 0 <= saved["tasks"][task]["filters_used"] <= 1, saved["tasks"][task]
     capsys.readouterr()
     assert main(["report", str(out), "--table", "mini-msc", "--format", "csv"]) == 0
     table = list(csv.reader(capsys.readouterr().out.splitlines()))
@@ -74,5 +77,6 @@ def test_den_under_two_process_ddp(tmp_path):
     (metrics,) = (tmp_path / "runs").rglob("metrics.json")
     m = json.loads(metrics.read_text())
     assert m["complete"] and m["world_size"] == 2
+    assert all(0 <= m["tasks"][t]["filters_used"] <= 1 for t in ("merced", "aid", "nwpu"))
     rows = list(csv.DictReader((metrics.parent / "history.csv").open()))
     assert all(float(r.get("loss_auxiliary") or 0) != 0 for r in rows), rows

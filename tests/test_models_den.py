@@ -60,6 +60,9 @@ def test_forward_backward_in_both_phases_and_eval(bench):
         out = net(x, tasks=[first])
     assert out[first].shape == (4, tasks[0].num_outputs)
     assert net.last_levels[first].shape == (4, net.num_blocks)
+    used = net.evaluation_usage(reset=True)[first]
+    assert used[1] == 4 and torch.isclose(used[0], density(net.last_levels[first]).sum().double())
+    assert net.evaluation_usage() == {}
 
 
 @pytest.mark.parametrize("bench", ["msc", "mini-msc"])

@@ -92,6 +92,7 @@ class DEN(MultiTaskModel):
         # training batches seen per task (in the checkpoint, so a resumed run keeps its phase)
         self.register_buffer("steps", torch.zeros(len(tasks), dtype=torch.long))
         self._pending: dict[str, tuple[torch.Tensor, ...]] = {}
+        self._usage: dict[str, torch.Tensor] = {}  # eval: [sum of shares used, images]
         self.last_levels: dict[str, torch.Tensor] = {}
 
     def _task_step(self, task: str) -> int:
@@ -117,10 +118,12 @@ class DEN(MultiTaskModel):
             else:
                 epsilon = self.explore_decay ** (step - self.pretrain_steps)
                 levels = sample_levels(log_probs.detach(), epsilon)
-        elif log_probs is None:
-            levels = torch.full((b, self.num_blocks), LEVELS - 1, device=x.device)
         else:
-            levels = log_probs.argmax(dim=-1)
+            levels = (torch.full((b, self.num_blocks), LEVELS - 1, device=x.device)
+                      if log_probs is None else log_probs.argmax(dim=-1))
+            used = torch.stack([density(levels).sum().double(), torch.tensor(b, dtype=torch.double,
+                                                                             device=x.device)])
+            self._usage[task] = self._usage.get(task, torch.zeros_like(used)) + used
         logits = self.heads[task](elastic_forward(self.backbone, x, levels), None, x.shape[-2:])
         self.last_levels[task] = levels.detach()
         if self.training and log_probs is not None:
@@ -147,6 +150,14 @@ class DEN(MultiTaskModel):
             terms.append(reinforce_loss(log_probs, levels, reward(ce, density(levels), self.rho)))
         self._pending.clear()
         return torch.stack(terms).sum()
+
+    def evaluation_usage(self, reset: bool = False) -> dict[str, torch.Tensor]:
+        """Per task, [sum over evaluated images of the share of grouped filters their chosen
+        sub-network uses, images] since the last reset (summed over DDP ranks by the caller)."""
+        usage = dict(self._usage)
+        if reset:
+            self._usage.clear()
+        return usage
 
     def shared_parameters(self):
         """The estimator shared by every task (selectors and heads are per task)."""

@@ -54,6 +54,9 @@ class Evaluator:
         (``title`` is formatted with the task's name)."""
         model.eval()
         meters = self.meters()
+        usage = getattr(model, "evaluation_usage", None)  # DEN: share of filters its choice uses
+        if callable(usage):
+            usage(reset=True)
         bs = int(self.cfg.get("eval_batch_size") or self.cfg["batch_size"])
         for gi, g in enumerate(self.groups):
             rows = self.data.rows(g.tasks[0], split)
@@ -73,9 +76,15 @@ class Evaluator:
                 for t in g.tasks:
                     meters[t].update(out[t].float(), targets[t])
         results = {}
+        used = usage(reset=True) if callable(usage) else {}
         for t, m in meters.items():
             all_reduce_sum(m.state, self.dist)
             results[t] = m.compute()
+            if callable(usage):  # every rank reduces, even one that had no batch of t
+                u = used.get(t, torch.zeros(2, dtype=torch.double, device=self.device))
+                all_reduce_sum(u, self.dist)
+                if u[1] > 0:
+                    results[t]["filters_used"] = float(u[0] / u[1])
             if plot_dir is not None and self.dist.main:
                 m.plot(Path(plot_dir) / f"confusion_{t}.png", title.format(task=t))
         model.train()
