@@ -38,7 +38,7 @@ def inverse_median_frequency(counts: Sequence[float] | Mapping[str, float]) -> n
 def _check_shapes(pixels: int, target: torch.Tensor) -> None:
     if target.numel() != pixels:
         raise UsageError(f"model output has {pixels} predictions per batch but the targets have "
-                         f"{target.numel()}; patch classifiers (mottus-3dcnn, pham-cnn) train "
+                         f"{target.numel()}; patch classifiers (mottus-3dcnn, pham-cnn, ...) train "
                          "on benchmark taiga-centre (centre-pixel targets), dense models with "
                          "per_pixel: true on taiga, taiga-cs and taiga-focal-nw")
 
