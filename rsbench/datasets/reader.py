@@ -50,8 +50,12 @@ def read_manifest_typed(path: str | os.PathLike, hint: str | None = None) -> Man
             raise InputError(f"{root} is being built right now by {who}"
                              f"{f' ({what})' if what else ''}; wait for it to finish")
         if (root / STAGING).exists():
-            from rsbench.datasets.summary import resume_plan
+            from rsbench.datasets.summary import builder_running, resume_plan
 
+            running = builder_running(root)
+            if running:
+                raise InputError(f"{root} is being built right now by {running}; wait for it "
+                                 "to finish")
             raise InputError(f"{root} is an unfinished build (no {MANIFEST}); rerun the builder "
                              f"with --resume to finish it ({resume_plan(root)})")
         raise InputError(f"{root} is not an rsbench dataset (no {MANIFEST}); "

@@ -178,3 +178,13 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, capsys):
         assert f"in use by process {os.getpid()}" in done.stderr
     # the holder is gone: the same command now runs
     DatasetWriter(tmp_path / "b", builder="build-psc", params={}, resume=True).close()
+
+
+def test_a_build_in_progress_is_not_called_interrupted(tmp_path):
+    with DatasetWriter(tmp_path / "b", builder="build-psc", params={}) as w:
+        w.part_writer("first").close()
+        with pytest.raises(InputError, match=rf"being built right now by process {os.getpid()} "
+                                             r"\(rsbench build-psc\)"):
+            open_dataset(tmp_path / "b")
+    with pytest.raises(InputError, match="unfinished build"):
+        open_dataset(tmp_path / "b")
