@@ -172,3 +172,18 @@ def test_byte_order_check_on_plausible_and_swapped_samples():
     whole = rng.integers(0, 100, 5000).astype(np.float32)  # zero low bytes, varied exponents
     assert not looks_byte_swapped(whole)
     assert not looks_byte_swapped(reflectance[:10].byteswap())  # too few values to judge
+
+
+def test_an_unreadable_scene_image_is_named_as_a_permission_problem(tmp_path, monkeypatch):
+    import rsbench.datasets.scene_images as scene_images
+
+    path = tmp_path / "a.tif"
+    Image.fromarray(rgb8()).save(path)
+
+    def denied(p, *a, **k):  # tests run as root: chmod would not stop the read
+        raise PermissionError(13, "Permission denied", str(p))
+
+    monkeypatch.setattr(scene_images.Image, "open", denied)
+    dec = decode_resize(str(path), (32, 32))
+    assert dec.image is None and "permission denied" in dec.error
+    assert "download" not in dec.error
