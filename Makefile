@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m rsbench.demo --out $(DEMO) $(DEMO_ARGS)
+	$(BIN)/python -m rsbench.cli.demo --out $(DEMO) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(DEMO) build *.egg-info .pytest_cache .ruff_cache

@@ -159,7 +159,7 @@ def predict_region(model, data, region: tuple[int, int, int, int], tasks: Sequen
 def write_maps(run: str | Path, data_path: str | Path, out: str | Path | None = None,
                size: int = 64, device: str = "cpu") -> list[Path]:
     """Ground truth vs prediction maps of a test region, one PNG per categorical variable."""
-    from rsbench.reports.hsi_figures import plot_class_maps
+    from rsbench.plots.hsi_figures import plot_class_maps
 
     run = Path(run)
     if size < 8:

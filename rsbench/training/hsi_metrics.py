@@ -176,7 +176,7 @@ class HsiClassificationMeter:
                 "confusion_normalised": normalised_confusion(cm).round(6).tolist()}
 
     def plot(self, path: Path, title: str) -> None:
-        from rsbench.reports.hsi_figures import plot_confusion
+        from rsbench.plots.hsi_figures import plot_confusion
 
         plot_confusion(self.confusion(), self.classes, Path(path), title)
 
@@ -227,7 +227,7 @@ class HsiRegressionMeter:
                                      "min": self.lo, "max": self.hi}}
 
     def plot(self, path: Path, title: str) -> None:
-        from rsbench.reports.hsi_figures import plot_error_histogram, plot_scatter_marginals
+        from rsbench.plots.hsi_figures import plot_error_histogram, plot_scatter_marginals
 
         path = Path(path)
         task = path.stem.split("_", 1)[-1]

@@ -50,7 +50,7 @@ def main() -> None:
     print(f"\npreview PNGs: {out / 'psc15' / 'preview'}")
     if args.no_training:
         return
-    from rsbench.demo_training import run_training_demo
+    from rsbench.cli.demo_training import run_training_demo
 
     run_training_demo(out, step, q)
 
