@@ -27,7 +27,6 @@ from rsbench.datasets.manifest import (
     check_array_file,
 )
 from rsbench.errors import InputError, UsageError
-from rsbench.locking import active_holder
 
 
 def read_manifest_typed(path: str | os.PathLike, hint: str | None = None) -> Manifest:
@@ -43,12 +42,6 @@ def read_manifest_typed(path: str | os.PathLike, hint: str | None = None) -> Man
         raise InputError(f"{root} is a file; give the dataset folder a builder wrote with --out")
     mf = root / MANIFEST
     if not mf.exists():
-        busy = active_holder(root) if (root / STAGING).exists() else None
-        if busy is not None:
-            pid, what = busy
-            who = f"process {pid}" if pid is not None else "another process"
-            raise InputError(f"{root} is being built right now by {who}"
-                             f"{f' ({what})' if what else ''}; wait for it to finish")
         if (root / STAGING).exists():
             from rsbench.datasets.summary import builder_running, resume_plan
 

@@ -4,14 +4,13 @@ count tables, and what ``--resume`` will do with an unfinished one."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rsbench.datasets.manifest import MANIFEST, PARTS, STAGING
 from rsbench.datasets.writer import BUILD, STAGES
-from rsbench.locking import LOCK_NAME, lock_holder
+from rsbench.locking import active_holder
 
 
 def dataset_summary(ds: Any) -> str:
@@ -59,22 +58,11 @@ def format_count_table(task: Mapping[str, Any]) -> str:
 
 def builder_running(root: str | Path) -> str | None:
     """"process <pid> (<what>)" when a live process holds the folder's build lock, else None."""
-    import fcntl
-
-    lock = Path(root) / LOCK_NAME
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
+    held = active_holder(Path(root))
+    if held is None:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    except BlockingIOError:
-        pid, what = lock_holder(Path(root))
-        return f"process {pid if pid is not None else '?'} ({what or 'a build'})"
-    finally:
-        os.close(fd)
+    pid, what = held
+    return f"process {pid if pid is not None else '?'} ({what or 'a build'})"
 
 
 def resume_plan(root: str | Path) -> str:
