@@ -12,7 +12,7 @@ import click
 
 from rsbench import __version__
 from rsbench.cli.lazy import LazyGroup
-from rsbench.cli.oserrors import interrupted_line, os_error_line
+from rsbench.cli.oserrors import disk_full_line, interrupted_line, is_disk_full, os_error_line
 from rsbench.errors import RsbenchError
 from rsbench.progress import set_quiet
 
@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI promises one line, never a traceback
         if debug:
             raise
+        if is_disk_full(exc):  # e.g. pyarrow's or GDAL's own error for a full disk
+            click.echo(f"rsbench: error: {disk_full_line(exc, args)}", err=True)
+            return 1
         return _unexpected(exc)
     return 0
 

@@ -102,10 +102,17 @@ def _file_in_the_way(path: Path) -> Path | None:
     return None
 
 
-def disk_full_line(exc: OSError, args: Sequence[str]) -> str:
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, or a library's own error that carries the OS message (pyarrow, GDAL)."""
+    return (getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+            or "No space left on device" in str(exc))
+
+
+def disk_full_line(exc: BaseException, args: Sequence[str]) -> str:
     """The message for a full disk; removes the temporary files the command left behind."""
     outs = output_folders(args)
-    where = Path(exc.filename) if exc.filename else (outs[0] if outs else Path("."))
+    name = getattr(exc, "filename", None)
+    where = Path(name) if name else (outs[0] if outs else Path("."))
     freed = remove_temporaries(outs or [where.parent])
     try:
         free = shutil.disk_usage(_existing_parent(where)).free
@@ -127,7 +134,7 @@ def os_error_line(exc: OSError, args: Sequence[str]) -> str | None:
     name = exc.filename
     path = Path(name) if name else None
     code = exc.errno
-    if code in (errno.ENOSPC, errno.EDQUOT):
+    if is_disk_full(exc):
         return disk_full_line(exc, args)
     if path is None:
         return None

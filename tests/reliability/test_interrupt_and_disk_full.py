@@ -131,6 +131,27 @@ def test_full_disk_is_named_and_its_temporary_files_removed(tmp_path, capsys, mo
     assert not list(out.rglob("*.tmp")) and (out / ".staging" / "parts").is_dir()
 
 
+@pytest.mark.parametrize("error", [
+    OSError("Error writing bytes to file. Detail: [errno 28] No space left on device"),  # pyarrow
+    RuntimeError("write failed: No space left on device"),  # a library wrapping the OS error
+])
+def test_full_disk_reported_by_a_library_without_errno(error, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+
+    @click.command("fill")
+    @click.option("--out")
+    def fill(out):
+        Path(out).mkdir()
+        (Path(out) / "index.parquet.tmp").write_bytes(b"\0" * 150_000)
+        raise error
+
+    monkeypatch.setitem(cli.commands, "fill", fill)
+    code, err = run_cli(["fill", "--out", str(out)], capsys)
+    line = one_line(err)
+    assert code == 1 and "no space left" in line and str(out) in line and "0.1 MB" in line
+    assert list(out.iterdir()) == []
+
+
 def test_full_disk_before_finalize_names_the_space_needed(tmp_path, capsys, monkeypatch):
     import rsbench.diskspace as diskspace
 
