@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SEED, workers_option
+from rsbench.cli.options import SEED, source_options, workers_option
 
 
 class SquareSize(click.ParamType):
@@ -32,9 +32,7 @@ SQUARE_SIZE = SquareSize()
 
 
 @click.command("build-msc")
-@click.option("--merced", type=click.Path(), help="Unpacked UC Merced (UCMerced_LandUse).")
-@click.option("--aid", type=click.Path(), help="Unpacked AID.")
-@click.option("--nwpu", type=click.Path(), help="Unpacked NWPU-RESISC45.")
+@source_options("msc")
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
 @click.option("--mini", is_flag=True, help="mini-MSC: the 12 shared classes, --per-class images "
               "of each in each task.")
@@ -53,8 +51,8 @@ SQUARE_SIZE = SquareSize()
               help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
                    "whatever --seed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
-def build_msc(merced, aid, nwpu, out, mini, size, train_fraction, per_class, mapping, seed,
-              workers, resume, splits) -> None:
+def build_msc(out, mini, size, train_fraction, per_class, mapping, seed, workers, resume, splits,
+              **sources) -> None:
     """Build MSC (all images of every source) or mini-MSC (--mini) for multi-task scene
     classification: one task per source dataset, each with its own classes, split per class.
 
@@ -69,7 +67,7 @@ def build_msc(merced, aid, nwpu, out, mini, size, train_fraction, per_class, map
     from rsbench.datasets.build_msc import build_msc as build
     from rsbench.datasets.format import format_count_table
 
-    manifest = build(out, {"merced": merced, "aid": aid, "nwpu": nwpu}, mini=mini,
+    manifest = build(out, sources, mini=mini,
                      size=(size, size), train_fraction=train_fraction, per_class=per_class,
                      mapping=mapping, seed=seed, workers=workers, resume=resume,
                      splits=splits)

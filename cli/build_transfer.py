@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 
 from rsbench.cli.build_msc import SQUARE_SIZE
-from rsbench.cli.options import SEED, workers_option
+from rsbench.cli.options import SEED, source_options, workers_option
 
 
 @click.command("build-transfer")
-@click.option("--patternnet", type=click.Path(), help="Unpacked PatternNet.")
-@click.option("--eurosat", type=click.Path(), help="Unpacked EuroSAT RGB (2750/ or EuroSAT/).")
+@source_options("transfer")
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
 @click.option("--train-per-class", type=click.IntRange(min=1), default=100, show_default=True,
               help="Training images per class; all the others are test images.")
@@ -22,8 +21,7 @@ from rsbench.cli.options import SEED, workers_option
               help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
                    "whatever --seed.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
-def build_transfer(patternnet, eurosat, out, train_per_class, size, seed, workers,
-                   resume, splits) -> None:
+def build_transfer(out, train_per_class, size, seed, workers, resume, splits, **sources) -> None:
     """Build a generalization set of Table VI: --train-per-class images of each class for
     training, the rest for testing.
 
@@ -37,10 +35,11 @@ def build_transfer(patternnet, eurosat, out, train_per_class, size, seed, worker
     from rsbench.datasets.format import format_count_table
     from rsbench.errors import UsageError
 
-    if (patternnet is None) == (eurosat is None):
-        raise UsageError("give exactly one of --patternnet or --eurosat (one transfer set per "
-                         "--out)")
-    dataset, source = ("patternnet", patternnet) if patternnet else ("eurosat", eurosat)
+    given = {k: v for k, v in sources.items() if v is not None}
+    if len(given) != 1:
+        raise UsageError("give exactly one of " + " or ".join(f"--{k}" for k in sources)
+                         + " (one transfer set per --out)")
+    ((dataset, source),) = given.items()
     manifest = build(out, dataset, source, train_per_class=train_per_class, size=(size, size),
                      seed=seed, workers=workers, resume=resume, splits=splits)
     _report(out, manifest, format_count_table)

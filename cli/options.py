@@ -35,3 +35,18 @@ def workers_option(f):
 # numpy's and torch's generators take seeds in 0..2**32-1; a seed outside fails at once, here
 SEED = click.IntRange(0, 2**32 - 1)
 
+
+
+def source_options(benchmark: str):
+    """One ``--KEY PATH`` option per scene source registered for ``benchmark`` (msc, transfer),
+    in registration order; the command receives them as keyword arguments named KEY."""
+    from rsbench.datasets.sources import SCENE_SOURCES, sources_for
+
+    def add(f):
+        for key in reversed(sources_for(benchmark)):
+            s = SCENE_SOURCES[key]
+            f = click.option(f"--{key}", type=click.Path(),
+                             help=f"Unpacked {s.title} ({s.top[0]}/).")(f)
+        return f
+
+    return add

@@ -1,12 +1,15 @@
-"""`rsbench synth scenes`: synthetic UC Merced, AID, NWPU-RESISC45, PatternNet or EuroSAT."""
+"""`rsbench synth scenes`: a synthetic copy of any registered scene source (rsbench/datasets/sources/)."""
 
 from __future__ import annotations
 
 import click
 
 from rsbench.cli.options import SEED, SIZE
+from rsbench.datasets.sources import SCENE_SOURCES
 
-DATASETS = ["merced", "aid", "nwpu", "patternnet", "eurosat"]
+DATASETS = list(SCENE_SOURCES)
+SIZES = ", ".join(f"{s.title} {s.size[0]}" if s.size[0] == s.size[1] else
+                  f"{s.title} {s.size[0]}x{s.size[1]}" for s in SCENE_SOURCES.values())
 
 
 @click.command()
@@ -18,8 +21,7 @@ DATASETS = ["merced", "aid", "nwpu", "patternnet", "eurosat"]
 @click.option("--real-counts", is_flag=True,
               help="Write the published number of images per class instead of --per-class.")
 @click.option("--size", type=SIZE, default=None,
-              help="Image size ROWSxCOLS [default: the published size: Merced/NWPU/PatternNet "
-              "256, AID 600, EuroSAT 64].")
+              help=f"Image size ROWSxCOLS [default: the published size: {SIZES}].")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 def scenes(dataset: str, out: str, per_class: int, real_counts: bool,
            size: tuple[int, int] | None, seed: int) -> None:

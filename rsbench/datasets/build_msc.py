@@ -27,12 +27,13 @@ from rsbench.datasets.scene_build import (
     write_parts,
 )
 from rsbench.datasets.scenes import SceneSource, norm, read_scene_dataset, spec
+from rsbench.datasets.sources import sources_for
 from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.splits import task_seed
 from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 
-MSC_SOURCES = ("merced", "aid", "nwpu")
+MSC_SOURCES = sources_for("msc")  # registered with benchmark="msc", in registration order
 DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "data" / "mini_msc_mapping.csv"
 PAPER_PER_CLASS = 100
 
@@ -157,7 +158,9 @@ class MscBuilder(Builder):
             raise UsageError(f"unknown MSC source(s) {', '.join(sorted(unknown))}; MSC uses "
                              f"{', '.join(MSC_SOURCES)}")
         if not given:
-            raise UsageError("give at least one source: --merced, --aid and/or --nwpu")
+            opts = [f"--{k}" for k in MSC_SOURCES]
+            raise UsageError("give at least one source: " + ", ".join(opts[:-1])
+                             + " and/or " * (len(opts) > 1) + opts[-1])
         if not 0 < train_fraction < 1:
             raise UsageError(f"--train-fraction {train_fraction} must be between 0 and 1 "
                              "(the paper uses 0.8)")

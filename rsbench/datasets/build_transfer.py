@@ -12,11 +12,12 @@ from rsbench.datasets.build_msc import plan_full
 from rsbench.datasets.builder import Builder, run_build
 from rsbench.datasets.scene_build import check_out_outside, check_size, finish, write_parts
 from rsbench.datasets.scenes import read_scene_dataset
+from rsbench.datasets.sources import sources_for
 from rsbench.datasets.split_files import SplitFile
 from rsbench.datasets.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 
-TRANSFER_SOURCES = ("patternnet", "eurosat")
+TRANSFER_SOURCES = sources_for("transfer")  # registered with benchmark="transfer"
 PAPER_TRAIN_PER_CLASS = 100
 
 

@@ -1,5 +1,6 @@
-"""Readers for the public scene-classification downloads: UC Merced, AID, NWPU-RESISC45,
-PatternNet and EuroSAT (RGB), in exactly the layouts their archives unpack to.
+"""Readers for the public scene-classification downloads registered in
+``rsbench/datasets/sources/`` (UC Merced, AID, NWPU-RESISC45, PatternNet, EuroSAT RGB), in
+exactly the layouts their archives unpack to.
 
 Each reader finds the folder that holds the class folders, whether the user points at it, at
 the unpacked top folder or at its parent; it ignores stray files (``.DS_Store``, ``Thumbs.db``,
@@ -14,110 +15,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsbench.errors import InputError, UsageError
+from rsbench.datasets.sources import SCENE_SOURCES, SceneSpec, spec
+from rsbench.errors import InputError
 
-
-@dataclass(frozen=True)
-class SceneSpec:
-    """What one public scene dataset looks like on disk."""
-
-    key: str  # rsbench name: task name and CLI value
-    title: str  # name people use
-    top: tuple[str, ...]  # folder path from the unpacked top folder to the class folders
-    classes: tuple[str, ...]  # class folder names, sorted as published
-    ext: tuple[str, ...]  # accepted image file suffixes (lower case)
-    size: tuple[int, int]  # nominal (rows, cols)
-    counts: tuple[int, ...]  # published images per class, in ``classes`` order
-
-    def file_name(self, class_name: str, n: int) -> str:
-        """The published file name of image ``n`` of ``class_name`` (see the dataset reference)."""
-        if self.key == "merced":
-            return f"{class_name}{n:02d}.tif"  # agricultural00.tif .. agricultural99.tif
-        if self.key == "aid":
-            return f"{class_name.lower()}_{n}.jpg"  # airport_1.jpg ..
-        if self.key == "nwpu":
-            return f"{class_name}_{n:03d}.jpg"  # airplane_001.jpg .. airplane_700.jpg
-        if self.key == "patternnet":
-            return f"{class_name}{n:03d}.jpg"  # airplane001.jpg .. airplane800.jpg
-        if self.key == "eurosat":
-            return f"{class_name}_{n}.jpg"  # AnnualCrop_1.jpg ..
-        raise ValueError(self.key)
-
-    def first_number(self) -> int:
-        """Number of the first image of a class (Merced counts from 00, the others from 1)."""
-        return 0 if self.key == "merced" else 1
-
-    @property
-    def layout(self) -> str:
-        cls = self.classes[0]
-        return "/".join((*self.top, "<class>", self.file_name(cls, self.first_number())
-                         .replace(cls, "<class>", 1)))
-
-
-MERCED = SceneSpec(
-    "merced", "UC Merced", ("UCMerced_LandUse", "Images"),
-    ("agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral",
-     "denseresidential", "forest", "freeway", "golfcourse", "harbor", "intersection",
-     "mediumresidential", "mobilehomepark", "overpass", "parkinglot", "river", "runway",
-     "sparseresidential", "storagetanks", "tenniscourt"),
-    (".tif", ".tiff"), (256, 256), (100,) * 21,
-)
-AID = SceneSpec(
-    "aid", "AID", ("AID",),
-    ("Airport", "BareLand", "BaseballField", "Beach", "Bridge", "Center", "Church", "Commercial",
-     "DenseResidential", "Desert", "Farmland", "Forest", "Industrial", "Meadow",
-     "MediumResidential", "Mountain", "Park", "Parking", "Playground", "Pond", "Port",
-     "RailwayStation", "Resort", "River", "School", "SparseResidential", "Square", "Stadium",
-     "StorageTanks", "Viaduct"),
-    (".jpg", ".jpeg"), (600, 600),
-    (360, 310, 220, 400, 360, 260, 240, 350, 410, 300, 370, 250, 390, 280, 290, 340, 350, 390,
-     370, 420, 380, 260, 290, 410, 300, 300, 330, 290, 360, 420),
-)
-NWPU = SceneSpec(
-    "nwpu", "NWPU-RESISC45", ("NWPU-RESISC45",),
-    ("airplane", "airport", "baseball_diamond", "basketball_court", "beach", "bridge",
-     "chaparral", "church", "circular_farmland", "cloud", "commercial_area", "dense_residential",
-     "desert", "forest", "freeway", "golf_course", "ground_track_field", "harbor",
-     "industrial_area", "intersection", "island", "lake", "meadow", "medium_residential",
-     "mobile_home_park", "mountain", "overpass", "palace", "parking_lot", "railway",
-     "railway_station", "rectangular_farmland", "river", "roundabout", "runway", "sea_ice",
-     "ship", "snowberg", "sparse_residential", "stadium", "storage_tank", "tennis_court",
-     "terrace", "thermal_power_station", "wetland"),
-    (".jpg", ".jpeg"), (256, 256), (700,) * 45,
-)
-PATTERNNET = SceneSpec(
-    "patternnet", "PatternNet", ("PatternNet", "images"),
-    ("airplane", "baseball_field", "basketball_court", "beach", "bridge", "cemetery",
-     "chaparral", "christmas_tree_farm", "closed_road", "coastal_mansion", "crosswalk",
-     "dense_residential", "ferry_terminal", "football_field", "forest", "freeway", "golf_course",
-     "harbor", "intersection", "mobile_home_park", "nursing_home", "oil_gas_field", "oil_well",
-     "overpass", "parking_lot", "parking_space", "railway", "river", "runway", "runway_marking",
-     "shipping_yard", "solar_panel", "sparse_residential", "storage_tank", "swimming_pool",
-     "tennis_court", "transformer_station", "wastewater_treatment_plant"),
-    (".jpg", ".jpeg"), (256, 256), (800,) * 38,
-)
-EUROSAT = SceneSpec(
-    "eurosat", "EuroSAT (RGB)", ("2750",),
-    ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-     "PermanentCrop", "Residential", "River", "SeaLake"),
-    (".jpg", ".jpeg"), (64, 64),
-    (3000, 3000, 3000, 2500, 2500, 2000, 2500, 3000, 2500, 3000),
-)
-
-SPECS: dict[str, SceneSpec] = {s.key: s for s in (MERCED, AID, NWPU, PATTERNNET, EUROSAT)}
+SPECS = SCENE_SOURCES  # the registry: rsbench/datasets/sources/, one file per source
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".jp2"}
 STRAY_NAMES = {"thumbs.db", "desktop.ini", "icon\r"}
 STRAY_SUFFIXES = {".txt", ".md", ".pdf", ".csv", ".json", ".xml", ".html", ".htm", ".ini", ".db",
                   ".py", ".m", ".mat", ".zip", ".rar", ".7z", ".log"}
 STRAY_DIRS = {"__macosx", "@eadir"}
-
-
-def spec(key: str) -> SceneSpec:
-    """The spec of dataset ``key`` (merced, aid, nwpu, patternnet, eurosat)."""
-    if key not in SPECS:
-        raise UsageError(f"unknown scene dataset {key!r}; choose one of {', '.join(SPECS)}")
-    return SPECS[key]
 
 
 def norm(name: str) -> str:

@@ -19,9 +19,7 @@ from rsbench.datasets.scenes import SceneSpec, norm, spec
 from rsbench.errors import UsageError
 from rsbench.progress import progress
 
-# Some real UC Merced images are not 256×256 (44 of 2,100); sizes seen include these.
-MERCED_ODD_SIZES = [(256, 249), (247, 247), (256, 253), (256, 252), (255, 256), (256, 254),
-                    (238, 256), (256, 244)]
+MERCED_ODD_SIZES = list(spec("merced").odd_sizes)
 JPEG_QUALITY = 90
 
 
@@ -68,12 +66,12 @@ def render_scene(look: dict, rows: int, cols: int, rng: np.random.Generator) -> 
 
 
 def image_size(s: SceneSpec, label: int, n: int, size: tuple[int, int]) -> tuple[int, int]:
-    """Rows, cols of image ``n`` of class ``label``: the nominal size, or for about 2% of
-    UC Merced images one of the odd sizes real UC Merced has (scaled to ``size``)."""
-    if s.key != "merced" or (label + 3 * n) % 47 != 1:
+    """Rows, cols of image ``n`` of class ``label``: the nominal size, or for about 2% of the
+    images of a source with ``odd_sizes`` (UC Merced) one of them (scaled to ``size``)."""
+    if not s.odd_sizes or (label + 3 * n) % 47 != 1:
         return size
-    r, c = MERCED_ODD_SIZES[(label + n) % len(MERCED_ODD_SIZES)]
-    return max(8, round(r * size[0] / 256)), max(8, round(c * size[1] / 256))
+    r, c = s.odd_sizes[(label + n) % len(s.odd_sizes)]
+    return max(8, round(r * size[0] / s.size[0])), max(8, round(c * size[1] / s.size[1]))
 
 
 def save_image(arr: np.ndarray, path: Path) -> None:
