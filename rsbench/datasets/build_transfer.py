@@ -30,9 +30,10 @@ class TransferBuilder(Builder):
                  train_per_class: int = PAPER_TRAIN_PER_CLASS,
                  size: tuple[int, int] = (224, 224), seed: int = 0, workers: int = 1,
                  splits: str | Path | None = None):
-        if dataset not in TRANSFER_SOURCES:
+        choices = sources_for("transfer")  # read now: sources may register after import
+        if dataset not in choices:
             raise UsageError(f"unknown transfer dataset {dataset!r}; choose "
-                             f"{' or '.join(TRANSFER_SOURCES)}")
+                             f"{' or '.join(choices)}")
         if train_per_class < 1:
             raise UsageError(f"--train-per-class {train_per_class} must be at least 1 "
                              f"(the paper uses {PAPER_TRAIN_PER_CLASS})")

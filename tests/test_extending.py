@@ -1,0 +1,113 @@
+"""The README's "Extending rsbench" examples run as written, and the registries feed the CLI."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from rsbench.datasets.sources import SCENE_SOURCES, sources_for
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_blocks() -> list[str]:
+    """The ```python blocks of the README's "Extending rsbench" section, in order."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Extending rsbench", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def load(name: str, code: str) -> types.ModuleType:
+    """Run ``code`` as module ``name`` (registered in sys.modules, as an import would)."""
+    mod = types.ModuleType(name)
+    sys.modules[name] = mod
+    exec(compile(code, f"README.md:{name}", "exec"), mod.__dict__)
+    return mod
+
+
+@pytest.fixture
+def readme_source():
+    """The README's example scene source, registered for the test and removed afterwards."""
+    before = dict(SCENE_SOURCES)
+    try:
+        yield load("readme_myscenes", readme_blocks()[0]).MYSCENES
+    finally:
+        SCENE_SOURCES.clear()
+        SCENE_SOURCES.update(before)
+        sys.modules.pop("readme_myscenes", None)
+
+
+def test_readme_has_one_example_per_kind() -> None:
+    assert len(readme_blocks()) == 3  # scene source, model, table
+
+
+def test_readme_scene_source_is_synthesised_read_and_built(readme_source, tmp_path) -> None:
+    from rsbench.datasets.build_transfer import build_transfer
+    from rsbench.datasets.reader import open_dataset
+    from rsbench.datasets.scenes import read_scene_dataset
+    from rsbench.datasets.synth_scenes import synth_scenes
+
+    assert "myscenes" in sources_for("transfer")
+    top = synth_scenes(tmp_path / "src", "myscenes", per_class=3, size=(16, 16))
+    assert (top / "images" / "town" / "town_1.jpg").is_file()
+    src = read_scene_dataset(top, "myscenes")
+    assert [im.class_name for im in src.images] == ["field"] * 3 + ["town"] * 3
+    build_transfer(tmp_path / "t", "myscenes", top, train_per_class=1, size=(16, 16))
+    ds = open_dataset(tmp_path / "t")
+    assert ds.manifest["name"] == "transfer-myscenes"
+    assert ds.tasks["myscenes"]["classes"] == ["field", "town"]
+
+
+def test_readme_model_builds_through_the_registry(monkeypatch) -> None:
+    from rsbench.errors import UsageError
+    from rsbench.models import MODELS, available_models, build_model
+    from rsbench.models.base import TaskInfo
+
+    load("readme_tiny_shared", readme_blocks()[1])
+    monkeypatch.setitem(MODELS, "tiny-shared", "readme_tiny_shared:build")
+    assert "tiny-shared" in available_models()
+    tasks = [TaskInfo("a", "classification", 3), TaskInfo("b", "classification", 5)]
+    model = build_model("tiny-shared", tasks, width=4)
+    out = model(torch.zeros(2, 3, 8, 8), ["a", "b"])
+    assert out["a"].shape == (2, 3) and out["b"].shape == (2, 5)
+    with pytest.raises(UsageError, match="takes no option 'depth'"):
+        build_model("tiny-shared", tasks, depth=2)
+    sys.modules.pop("readme_tiny_shared", None)
+
+
+def test_readme_table_is_found_by_name(monkeypatch) -> None:
+    from rsbench.reports.tables import TABLES, get_table
+
+    load("readme_transfer_oa", readme_blocks()[2])
+    monkeypatch.setitem(TABLES, "transfer-oa", "readme_transfer_oa:TABLE")
+    table = get_table("transfer-oa")
+    assert table.name == "transfer-oa" and [c.benchmark for c in table.columns] == [
+        "transfer-patternnet", "transfer-eurosat"]
+    sys.modules.pop("readme_transfer_oa", None)
+
+
+def test_readme_model_tables_list_every_registered_model() -> None:
+    from rsbench.models import available_models
+
+    listed = set(re.findall(r"^\| `([a-z0-9+\-]+)` \|", README.read_text(encoding="utf-8"),
+                            re.M))
+    assert set(available_models()) <= listed
+
+
+def test_scene_source_choices_come_from_the_registry() -> None:
+    from rsbench.cli.build_msc import build_msc
+    from rsbench.cli.build_transfer import build_transfer
+    from rsbench.cli.synth_scenes import scenes
+
+    dataset = next(p for p in scenes.params if p.name == "dataset")
+    assert list(dataset.type.choices) == list(SCENE_SOURCES)
+    msc = [p.name for p in build_msc.params if p.name in SCENE_SOURCES]
+    transfer = [p.name for p in build_transfer.params if p.name in SCENE_SOURCES]
+    assert msc == list(sources_for("msc")) == ["merced", "aid", "nwpu"]
+    assert transfer == list(sources_for("transfer")) == ["patternnet", "eurosat"]
+    assert sorted(msc + transfer) == sorted(SCENE_SOURCES)
