@@ -53,8 +53,6 @@ def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_l
     if (gid_root is None) == (gid_mtl is None):
         raise UsageError("give exactly one of --gid (build from GID) or --gid-mtl (import the "
                          "published patches)")
-    if classes not in (5, 15):
-        raise UsageError(f"--classes must be 5 or 15 (GID's two schemes), not {classes}")
     opts = PscOptions(classes=classes, size=size, stride=stride, min_fraction=min_fraction,
                       min_labelled=min_labelled, bands=bands, train_fraction=train_fraction,
                       split_by=split_by, seed=seed, max_off_palette=max_off_palette)

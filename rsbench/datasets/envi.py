@@ -306,14 +306,6 @@ def band_descriptions(raster: EnviRaster) -> dict[str, dict]:
                      "remove that header line (class names then come from rsbench's defaults)")
 
 
-def write_envi(data_path: str | os.PathLike, fields: dict[str, Any]) -> Path:
-    """Write the header of ``data_path`` (``<stem>.hdr``, the layout of the TAIGA files)."""
-    hdr = Path(data_path).with_suffix(".hdr") if Path(data_path).suffix else \
-        Path(str(data_path) + ".hdr")
-    hdr.write_text(format_header(fields))
-    return hdr
-
-
 def map_info(x0: float, y0: float, pixel: float, zone: int, north: bool = True) -> list[str]:
     """An ENVI ``map info`` list for a north-up UTM/WGS-84 grid with upper-left corner x0, y0."""
     return ["UTM", "1.000", "1.000", f"{x0:.3f}", f"{y0:.3f}", f"{pixel}", f"{pixel}",
