@@ -111,3 +111,16 @@ def test_scene_source_choices_come_from_the_registry() -> None:
     assert msc == list(sources_for("msc")) == ["merced", "aid", "nwpu"]
     assert transfer == list(sources_for("transfer")) == ["patternnet", "eurosat"]
     assert sorted(msc + transfer) == sorted(SCENE_SOURCES)
+
+
+def test_setup_cfg_lists_every_package() -> None:
+    """A non-editable install ships only the packages setup.cfg names; a new folder must be there."""
+    import configparser
+
+    root = README.parent
+    cfg = configparser.ConfigParser()
+    cfg.read(root / "setup.cfg")
+    listed = set(cfg["options"]["packages"].split())
+    found = {".".join(p.parent.relative_to(root).parts)
+             for p in (root / "rsbench").rglob("__init__.py")}
+    assert found <= listed
