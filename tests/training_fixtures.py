@@ -48,8 +48,9 @@ def write_msc(out: Path, *, name: str = "mini-msc", tasks=(("merced", 3), ("aid"
 
 
 def write_psc(out: Path, *, name: str = "psc5", classes: int = 3, per_class: int = 8,
-              size: int = 32, seed: int = 0) -> Path:
-    """PSC layout: rows "psc" carry a scene ``label`` and a ``mask`` (0 = unlabelled)."""
+              size: int = 32, seed: int = 0, colors: list | None = None) -> Path:
+    """PSC layout: rows "psc" carry a scene ``label`` and a ``mask`` (0 = unlabelled);
+    ``colors`` (one RGB per mask class, unlabelled first) go into the manifest."""
     rng = np.random.default_rng(seed)
     w = DatasetWriter(out, builder="test-psc", params={"seed": seed})
     pw = w.part_writer("psc")
@@ -68,7 +69,7 @@ def write_psc(out: Path, *, name: str = "psc5", classes: int = 3, per_class: int
     names = [f"class{c}" for c in range(classes)]
     specs = [TaskSpec("scene", "classification", rows="psc", target="label", classes=names),
              TaskSpec("segmentation", "segmentation", rows="psc", target="mask",
-                      classes=["unlabelled", *names])]
+                      classes=["unlabelled", *names], colors=colors)]
     w.finalize(w.load_index(["psc"]), keys=["psc"], name=name, tasks=specs, sources=[])
     return Path(out)
 

@@ -60,3 +60,11 @@ class TaskDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             sample = self.transform(sample)
         return sample
+
+    def plot(self, index: int, show_titles: bool = True, suptitle: str | None = None):
+        """A matplotlib Figure of sample ``index`` (as TorchGeo's ``plot``): image with class
+        name; PSC mask in the manifest's colours with a legend; TAIGA RGB composite, label
+        windows and continuous values (see :mod:`rsbench.datasets.sample_plot`)."""
+        from rsbench.datasets.sample_plot import plot_sample
+
+        return plot_sample(self, index, show_titles=show_titles, suptitle=suptitle)
