@@ -71,10 +71,12 @@ def _parse_seeds(ctx, param, values) -> list[int]:
               help="Data-loading worker processes per GPU/process (0 = in the main process). "
                    "Default: a few, leaving one core free.")
 @click.option("--out", default="runs", type=click.Path(path_type=str),
-              help="Runs folder; each run goes to OUT/BENCHMARK/METHOD/SEED.")
+              help="Runs folder; each run goes to OUT/BENCHMARK/METHOD/FINGERPRINT/SEED "
+                   "(FINGERPRINT: 8 hex digits of the hash of every setting that changes "
+                   "results).")
 @click.option("--resume", is_flag=True,
-              help="Continue unfinished runs from their last checkpoint (or train finished "
-                   "ones further when --epochs grows).")
+              help="Continue unfinished runs with the same settings from their last "
+                   "checkpoint; finished ones are left as they are (nothing to do, exit 0).")
 @click.option("--max-train-batches", type=click.IntRange(min=1), default=None,
               help="Cap the steps per epoch (quick trials).")
 @click.option("--weights", type=click.Path(path_type=str), default=None,
@@ -96,7 +98,8 @@ def _parse_seeds(ctx, param, values) -> list[int]:
                    "(rsbench/configs/BENCHMARK.json, copied to each run's config.json), a JSON "
                    "value, e.g. --set model_options.width=16 --set "
                    "task_types.classification.loss_options.gamma=0 --set "
-                   "scheduler.warmup_epochs=0. The run keeps its method name.")
+                   "scheduler.warmup_epochs=0. The run keeps its method name; its fingerprint (and "
+                   "folder) changes, and reports show it as its own row.")
 def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
         batch_size: int | None, input_size: int | None, lr: float | None, seeds: list[int], device: str,
         amp: bool | None, workers: int | None, out: str, resume: bool,
@@ -104,7 +107,8 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         frozen: bool, weighting: str | None, gradnorm_alpha: float | None,
         settings: tuple[str, ...]) -> None:
     """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
-    transfer-eurosat, taiga, taiga-cs, taiga-focal-nw, taiga-centre), writing OUT/BENCHMARK/METHOD/SEED/ with config.json, history.csv,
+    transfer-eurosat, taiga, taiga-cs, taiga-focal-nw, taiga-centre), writing
+    OUT/BENCHMARK/METHOD/FINGERPRINT/SEED/ with config.json, history.csv,
     checkpoint.pt (every epoch), confusion PNGs, run.log and, last, metrics.json.
 
     Runs on several GPUs or machines with torchrun (one process per GPU).
@@ -114,7 +118,7 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
       rsbench run mini-msc --model mtln --data mini-msc --seed 0 1 2
       rsbench run psc5 --model cross-stitch --data psc5 --epochs 30 --resume
       rsbench run transfer-eurosat --model fine-tune --data eurosat-t --weights resnet34.pth
-      rsbench run transfer-eurosat --model mtln --data eurosat-t --from runs/msc/mtln/0
+      rsbench run transfer-eurosat --model mtln --data eurosat-t --from runs/msc/mtln/1a2b3c4d/0
       torchrun --nproc-per-node 4 -m rsbench run msc --model mtln --data msc
       rsbench run taiga --model hsi-mtl --data taiga --weighting gradnorm --seed 0 1 2
       rsbench run taiga --model hsi-mtl --data taiga --set model_options.width=16
@@ -167,4 +171,5 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
                 parts.append(f"{cfg['protocol']} protocol, {max(scored):,} labelled pixels "
                              "scored")
             click.echo(f"{metrics['benchmark']} {metrics['method']} seed {seed}: "
-                       + ", ".join(parts))
+                       + ", ".join(parts) + f" [{metrics.get('run_folder')}, fingerprint "
+                       f"{metrics.get('fingerprint')}]")

@@ -5,6 +5,7 @@ normalisation, warm-up, a short per-pixel hsi-mtl run that learns, --weighting r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_short_hsi_mtl_run_learns(taiga: str, tmp_path) -> None:
     cfg["scheduler"]["warmup_epochs"] = 2
     m = run_benchmark(cfg, RunRequest(model="hsi-mtl", data=taiga, seed=0, out=str(tmp_path),
                                       device="cpu", workers=0))
-    run = tmp_path / "taiga" / "hsi-mtl" / "0"
+    run = Path(m["run_folder"])
     assert json.loads((run / "metrics.json").read_text())["complete"]
     # main tree species drives the synthetic spectra most: clearly above the majority class
     # of the pixels scored (every labelled pixel of the test windows, once)
@@ -118,7 +119,7 @@ def test_cli_weighting_names_the_method(taiga: str, tmp_path) -> None:
                "--batch-size", "16", "--max-train-batches", "2", "--device", "cpu",
                "--workers", "0", "--weighting", "gradnorm", "--out", str(tmp_path)])
     assert rc == 0
-    run = tmp_path / "taiga-centre" / "mottus-3dcnn+gradnorm" / "0"
+    (run,) = (tmp_path / "taiga-centre" / "mottus-3dcnn+gradnorm").glob("*/0")
     conf = json.loads((run / "config.json").read_text())
     assert conf["model_options"]["weighting"] == "gradnorm"
     ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
@@ -215,14 +216,18 @@ def test_cli_set_reaches_the_model_and_guards_resume(taiga: str, tmp_path, capsy
     out = capsys.readouterr().out
     assert "(mean of 10 continuous)" in out  # the summary line's RMSE, R²
     assert "per-pixel protocol, " in out and " labelled pixels scored" in out
-    run = tmp_path / "taiga" / "hsi-mtl" / "0"
+    (run,) = (tmp_path / "taiga" / "hsi-mtl").glob("*/0")
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
     assert state["stem.0.weight"].shape[0] == 4
     assert json.loads((run / "config.json").read_text())["settings"] == {
         "model_options.width": 4}
-    # resuming without the same --set would rebuild a full-width model: refused in one line
-    assert main([*args, "--epochs", "2", "--resume"]) != 0
-    assert "started with other settings" in capsys.readouterr().err
+    # another --set is another setting: its own folder, never this run's
+    stamp = (run / "metrics.json").stat().st_mtime_ns
+    assert main([*args, "--epochs", "1", "--set", "model_options.width=2"]) == 0
+    assert len(list((tmp_path / "taiga" / "hsi-mtl").glob("*/0"))) == 2
+    # the same settings with --resume: already finished, nothing to do
+    assert main([*args, "--epochs", "1", "--set", "model_options.width=4", "--resume"]) == 0
+    assert (run / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_a_folder_that_is_no_dataset_names_the_benchmarks_builder(tmp_path) -> None:
@@ -236,3 +241,25 @@ def test_a_folder_that_is_no_dataset_names_the_benchmarks_builder(tmp_path) -> N
         run_benchmark(load_benchmark("taiga"), RunRequest(model="hsi-mtl", data=str(raw),
                                                           out=str(tmp_path / "runs")))
     assert not (tmp_path / "runs").exists()
+
+
+def test_progress_is_measured_on_the_validation_split(taiga: str, tmp_path, monkeypatch) -> None:
+    from rsbench.training.evaluation import Evaluator
+
+    splits = []
+    real = Evaluator.__call__
+
+    def recording(self, model, prep, split, *args, **kwargs):
+        splits.append(split)
+        return real(self, model, prep, split, *args, **kwargs)
+
+    monkeypatch.setattr(Evaluator, "__call__", recording)
+    cfg = load_benchmark("taiga", {"epochs": 2, "batch_size": 16})
+    cfg["model_options"]["width"] = 4
+    cfg["eval_every"] = 1
+    m = run_benchmark(cfg, RunRequest(model="hsi-mtl", data=taiga, seed=0, out=str(tmp_path),
+                                      device="cpu", workers=0, max_train_batches=1))
+    assert splits == ["val", "test"]  # progress on val after epoch 1; test once, at the end
+    header = (Path(m["run_folder"]) / "history.csv").read_text().splitlines()[0].split(",")
+    assert "val_soil_class_oa" in header and not any(h.startswith("test_") for h in header)
+    assert "'val' split every 1 epochs" in (Path(m["run_folder"]) / "run.log").read_text()

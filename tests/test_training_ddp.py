@@ -34,7 +34,7 @@ def test_two_process_gloo_run_trains_and_evaluates_every_test_sample(tmp_path):
     # input stays 224 (the benchmark's) on purpose: exercises on-device resizing as well
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    run = tmp_path / "runs" / "mini-msc" / "tiny" / "0"
+    run = tf.run_dir(tmp_path / "runs", "mini-msc", "tiny")
     m = json.loads((run / "metrics.json").read_text())
     assert m["complete"] and m["world_size"] == 2
     index = tf.index_of(data)

@@ -49,7 +49,7 @@ def _cfg(name: str, **over) -> dict:
 def test_msc_run_learns_and_writes_a_complete_run_folder(msc, tmp_path):
     m = run_benchmark(_cfg("mini-msc", epochs=4, batch_size=8),
                       RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))
-    run = tmp_path / "mini-msc" / "tiny" / "0"
+    run = tf.run_dir(tmp_path, "mini-msc", "tiny")
     for f in ("config.json", "metrics.json", "history.csv", "checkpoint.pt", "run.log",
               "confusion_merced.png", "confusion_aid.png", "confusion_nwpu.png"):
         assert (run / f).exists(), f
@@ -72,15 +72,16 @@ def test_multitask_steps_cycle_smaller_tasks(msc, tmp_path):
     # merced has 24 train rows, aid 32, nwpu 16: batch 8 -> 4 steps per epoch, all tasks each step
     run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8),
                   RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))
-    row = (tmp_path / "mini-msc/tiny/0/history.csv").read_text().splitlines()[1].split(",")
-    header = (tmp_path / "mini-msc/tiny/0/history.csv").read_text().splitlines()[0].split(",")
+    hist = tf.run_dir(tmp_path, "mini-msc", "tiny") / "history.csv"
+    row = hist.read_text().splitlines()[1].split(",")
+    header = hist.read_text().splitlines()[0].split(",")
     assert int(row[header.index("samples")]) == 4 * 3 * 8
 
 
 def test_psc_metrics_equal_a_hand_evaluation_of_the_saved_model(psc, tmp_path):
     m = run_benchmark(_cfg("psc5", epochs=3, batch_size=4),
                       RunRequest(model="tiny", data=str(psc), out=str(tmp_path)))
-    run = tmp_path / "psc5" / "tiny" / "0"
+    run = tf.run_dir(tmp_path, "psc5", "tiny")
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     from rsbench.datasets.format import open_dataset
     from rsbench.models.base import TaskInfo
@@ -127,7 +128,7 @@ def test_resume_after_an_interruption_equals_the_uninterrupted_run(msc, tmp_path
     req = RunRequest(model="tiny", data=str(msc), out=str(tmp_path / "b"))
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(cfg, req)
-    run_b = tmp_path / "b" / "mini-msc" / "tiny" / "0"
+    run_b = tf.run_dir(tmp_path / "b", "mini-msc", "tiny")
     assert not (run_b / "metrics.json").exists()
     with pytest.raises(UsageError, match="--resume"):
         run_benchmark(cfg, req)  # refuses to start over a half-done run silently
@@ -135,7 +136,7 @@ def test_resume_after_an_interruption_equals_the_uninterrupted_run(msc, tmp_path
     req.resume = True
     resumed = run_benchmark(cfg, req)
 
-    run_a = tmp_path / "a" / "mini-msc" / "tiny" / "0"
+    run_a = tf.run_dir(tmp_path / "a", "mini-msc", "tiny")
     for t in full["tasks"]:
         assert resumed["tasks"][t]["confusion"] == full["tasks"][t]["confusion"]
     sa = torch.load(run_a / "checkpoint.pt", weights_only=False)
@@ -145,18 +146,67 @@ def test_resume_after_an_interruption_equals_the_uninterrupted_run(msc, tmp_path
     assert [h["loss"] for h in sa["history"]] == [h["loss"] for h in sb["history"]]
 
 
-def test_resume_refuses_other_settings_and_finished_runs(msc, tmp_path):
+def test_runs_of_other_settings_get_their_own_folder_and_resume_skips_finished(msc, tmp_path):
+    from rsbench.training.identity import sha256_bytes
+
     req = RunRequest(model="tiny", data=str(msc), out=str(tmp_path), max_train_batches=1)
-    run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    m1 = run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    run1 = Path(m1["run_folder"])
+    conf = json.loads((run1 / "config.json").read_text())
+    ident = conf["identity"]
+    assert run1 == tmp_path / "mini-msc" / "tiny" / ident["fingerprint"][:8] / "0"
+    assert m1["fingerprint"] == ident["fingerprint"] and len(ident["fingerprint"]) == 16
+    assert json.loads((run1 / "metrics.json").read_text())["fingerprint"] == ident["fingerprint"]
+    assert ident["settings"]["dataset_sha256"] == sha256_bytes(msc / "dataset.json")
+    assert "seed" not in ident["settings"]
+    assert ident["non_default"] == {"epochs": 1, "batch_size": 8, "input_size": 32,
+                                    "optimizer.lr": 0.01, "backbone": None,
+                                    "max_train_batches": 1}
+    assert conf["model_spec"]["name"] == "tiny" and conf["model_spec"]["tasks"][0][0] == "merced"
+    assert conf["unstated"] == load_benchmark("mini-msc")["unstated"]
+    log = (run1 / "run.log").read_text()
+    assert f"(fingerprint {ident['fingerprint']})" in log and "settings: epochs=1" in log
+    assert "not stated by the paper: batching: Each step draws a batch of 32" in log
     with pytest.raises(UsageError, match="finished run"):
         run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    # --resume on a finished run: nothing to do, its metrics untouched
+    stamp = (run1 / "metrics.json").stat().st_mtime_ns
     req.resume = True
-    with pytest.raises(UsageError, match="batch_size"):
-        run_benchmark(_cfg("mini-msc", epochs=2, batch_size=4), req)
-    # same settings, more epochs: trains further, then writes final metrics again
-    m = run_benchmark(_cfg("mini-msc", epochs=2, batch_size=8), req)
-    assert m["epochs"] == 2
-    assert (tmp_path / "mini-msc/tiny/0/metrics.previous.json").exists()
+    again = run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    assert again["finished"] == m1["finished"]
+    assert (run1 / "metrics.json").stat().st_mtime_ns == stamp
+    # another seed of the same settings sits beside it; other epochs get their own folder
+    m2 = run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8),
+                       RunRequest(model="tiny", data=str(msc), out=str(tmp_path), seed=1,
+                                  max_train_batches=1))
+    assert Path(m2["run_folder"]) == run1.parent / "1" and m2["fingerprint"] == m1["fingerprint"]
+    m3 = run_benchmark(_cfg("mini-msc", epochs=2, batch_size=8), req)
+    assert m3["epochs"] == 2 and m3["fingerprint"] != m1["fingerprint"]
+    assert Path(m3["run_folder"]).parent != run1.parent
+    assert json.loads((run1 / "metrics.json").read_text())["epochs"] == 1
+    # an interrupted folder whose stored identity is another setting is never continued
+    (run1 / "metrics.json").unlink()
+    conf["identity"]["fingerprint"] = "0" * 16
+    (run1 / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(UsageError, match="other settings"):
+        run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+
+
+def test_identity_lists_what_differs_from_the_benchmark(msc, tmp_path):
+    from rsbench.training.config import apply_settings
+    from rsbench.training.runner import Run
+
+    shipped = Run(load_benchmark("mini-msc"), RunRequest(model="tiny", data=str(msc),
+                                                          out=str(tmp_path)))
+    assert shipped.identity["non_default"] == {}
+    cfg = load_benchmark("mini-msc", {"lr": 1e-3})
+    cfg["settings"] = apply_settings(cfg, ["augment.hflip=false", "model_options.width=4"])
+    other = Run(cfg, RunRequest(model="tiny", data=str(msc), out=str(tmp_path), seed=3))
+    assert other.identity["non_default"] == {"augment.hflip": False, "optimizer.lr": 0.001,
+                                             "model_options.width": 4}
+    assert other.identity["settings"]["model"]["kwargs"]["width"] == 4
+    assert other.identity["fingerprint"] != shipped.identity["fingerprint"]
+    assert not tmp_path.joinpath("mini-msc").exists()  # nothing written before training
 
 
 def test_a_model_that_cannot_be_built_leaves_no_run_folder(msc, tmp_path):
@@ -177,8 +227,8 @@ def test_a_model_that_cannot_be_built_leaves_no_run_folder(msc, tmp_path):
     weights.unlink()
     req.resume = True
     with pytest.raises(InputError, match="does not exist"):
-        run_benchmark(_cfg("mini-msc", epochs=2, batch_size=8), req)
-    assert (out / "mini-msc/tiny+pretrained/0/metrics.json").exists()
+        run_benchmark(_cfg("mini-msc", epochs=1, batch_size=8), req)
+    assert (tf.run_dir(out, "mini-msc", "tiny+pretrained") / "metrics.json").exists()
 
 
 def test_wrong_dataset_kind_is_one_clear_error(psc, tmp_path):
@@ -208,6 +258,16 @@ def test_every_benchmark_hint_names_a_real_command_and_its_options():
             assert option in opts, (name, option)
 
 
+def test_every_benchmark_says_what_its_paper_does_not_state():
+    from rsbench.training.config import available_benchmarks
+
+    for name in available_benchmarks():
+        unstated = load_benchmark(name)["unstated"]
+        assert {"augment", "normalize", "final_model"} <= set(unstated), name
+        assert all(isinstance(v, str) and len(v) > 30 for v in unstated.values()), name
+    assert "batching" in load_benchmark("msc")["unstated"]
+
+
 def _cli_env() -> dict:
     return {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{PROJECT}", "OMP_NUM_THREADS": "1",
             "RSBENCH_QUIET": "1"}
@@ -227,13 +287,14 @@ def test_cli_one_line_error_for_wrong_dataset(psc, tmp_path):
 
 def test_killed_run_leaves_no_final_metrics_and_resumes(msc, tmp_path):
     args = [sys.executable, "-c", _CLI, "run", "mini-msc", "--model", "tiny", "--data", str(msc),
-            "--out", str(tmp_path), "--workers", "0", "--batch-size", "8"]
-    run = tmp_path / "mini-msc" / "tiny" / "0"
-    proc = subprocess.Popen([*args, "--epochs", "1000"], env=_cli_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            "--out", str(tmp_path), "--workers", "0", "--batch-size", "8", "--epochs", "400",
+            "--input-size", "16"]
+    proc = subprocess.Popen(args, env=_cli_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+        while not (tf.run_dir(tmp_path, "mini-msc", "tiny") / "checkpoint.pt").exists() \
+                and time.time() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
@@ -241,16 +302,19 @@ def test_killed_run_leaves_no_final_metrics_and_resumes(msc, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+    run = tf.run_dir(tmp_path, "mini-msc", "tiny")
     assert (run / "checkpoint.pt").exists()
     assert not (run / "metrics.json").exists()
-    epoch = torch.load(run / "checkpoint.pt", weights_only=False)["epoch"]
-    assert epoch >= 1
-    # continue it with a small epoch budget: it finishes and writes the final metrics
-    p = subprocess.run([*args, "--epochs", str(epoch + 1), "--resume"], env=_cli_env(),
-                       capture_output=True, text=True, timeout=120)
+    epoch = torch.load(run / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 1 <= epoch < 400
+    # continue it with the same settings: it finishes and writes the final metrics
+    p = subprocess.run([*args, "--resume"], env=_cli_env(), capture_output=True, text=True,
+                       timeout=300)
     assert p.returncode == 0, p.stderr
     m = json.loads((run / "metrics.json").read_text())
-    assert m["complete"] and m["epochs"] == epoch + 1
+    assert m["complete"] and m["epochs"] == 400
+    hist = (run / "history.csv").read_text().splitlines()
+    assert len(hist) == 401
 
 
 def _fake_resnet34_file(path: Path) -> Path:
@@ -276,7 +340,7 @@ def _one_step_from_weights(model: str, msc: Path, tmp_path: Path, capsys) -> Pat
 
 def test_cli_fine_tune_uses_a_local_weights_file_and_native_size(msc, tmp_path, capsys):
     weights = _one_step_from_weights("fine-tune", msc, tmp_path, capsys)
-    run = tmp_path / "runs" / "mini-msc" / "fine-tune" / "0"
+    run = tf.run_dir(tmp_path / "runs", "mini-msc", "fine-tune")
     conf = json.loads((run / "config.json").read_text())
     assert conf["input_size"] == 0 and conf["weights"] == str(weights)
     assert "resized" not in (run / "run.log").read_text()
@@ -305,12 +369,37 @@ def test_cli_fine_tune_offline_without_weights_is_one_line(msc, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0, err
     assert "could not download torchvision's ImageNet weights" in err and "--weights PATH" in err
-    assert not (tmp_path / "runs" / "mini-msc" / "fine-tune" / "0" / "metrics.json").exists()
+    assert not (tf.run_dir(tmp_path / "runs", "mini-msc", "fine-tune") / "metrics.json").exists()
 
 
 def test_pretrained_weights_on_another_model_get_their_own_method_name(msc, tmp_path, capsys):
     _one_step_from_weights("shared-specific", msc, tmp_path, capsys)
     # kept apart from the from-scratch shared-specific row of the report
-    assert (tmp_path / "runs" / "mini-msc" / "shared-specific+pretrained" / "0" /
+    assert (tf.run_dir(tmp_path / "runs", "mini-msc", "shared-specific+pretrained") /
             "metrics.json").exists()
     assert not (tmp_path / "runs" / "mini-msc" / "shared-specific").exists()
+
+
+def test_proportional_batching_is_one_pass_over_every_training_image(msc, tmp_path):
+    from rsbench.training.data import EpochBatches, plan_epoch
+
+    # merced 24 train rows, aid 32, nwpu 16: batch 8 -> 3, 4, 2 batches per pass
+    samplers = [EpochBatches(np.arange(n), 8, seed=0, group=g) for g, n in
+                enumerate((24, 32, 16))]
+    plan = plan_epoch(samplers, "proportional", seed=0, epoch=0)
+    assert sorted(plan) == [(0,)] * 3 + [(1,)] * 4 + [(2,)] * 2
+    assert plan == plan_epoch(samplers, "proportional", seed=0, epoch=0)
+    assert plan_epoch(samplers, "per-task", seed=0, epoch=0) == [(0, 1, 2)] * 4
+    cfg = _cfg("mini-msc", epochs=1, batch_size=8)
+    cfg["batching"] = "proportional"
+    m = run_benchmark(cfg, RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))
+    hist = (Path(m["run_folder"]) / "history.csv").read_text().splitlines()
+    header, row = hist[0].split(","), hist[1].split(",")
+    assert int(row[header.index("samples")]) == 24 + 32 + 16  # per-task draws 4 * 3 * 8
+    assert all(float(row[header.index(f"loss_{t}")]) > 0 for t in ("merced", "aid", "nwpu"))
+    conf = json.loads((Path(m["run_folder"]) / "config.json").read_text())
+    assert conf["identity"]["non_default"]["batching"] == "proportional"
+    cfg["batching"] = "mixed"
+    with pytest.raises(UsageError, match="batching 'mixed' is not one of per-task, "
+                                         "proportional"):
+        run_benchmark(cfg, RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))

@@ -47,14 +47,14 @@ def test_real_mtln_on_psc_reports_table_ii_components(data, tmp_path):
 def test_transfer_from_a_finished_mtln_run(data, tmp_path):
     src = _run("mini-msc", data["msc"], tmp_path)
     assert src["complete"]
-    run = tmp_path / "mini-msc" / "mtln" / "0"
+    run = tf.run_dir(tmp_path, "mini-msc", "mtln")
     base = torch.load(run / "checkpoint.pt", weights_only=False)["model"]
 
     # fine-tuning: a new branch copied from Merced's, shared branch fixed
     t = _run("transfer-eurosat", data["eurosat"], tmp_path, from_run=str(run))
     assert t["method"] == "mtln-transfer"
-    new = torch.load(tmp_path / "transfer-eurosat/mtln-transfer/0/checkpoint.pt",
-                     weights_only=False)["model"]
+    new = torch.load(tf.run_dir(tmp_path, "transfer-eurosat", "mtln-transfer") /
+                     "checkpoint.pt", weights_only=True)["model"]
     shared = [k for k in base if k.startswith("backbone.") and base[k].is_floating_point()]
     assert shared and all(torch.equal(base[k], new[k]) for k in shared)  # frozen, stats too
     eur = [k for k in new if k.startswith("attention.eurosat.")]
@@ -86,7 +86,7 @@ def test_frozen_imagenet_probe_trains_only_the_head(data, tmp_path):
 
 def test_transfer_from_runs_without_a_shared_branch_or_of_another_model(data, tmp_path):
     _run("mini-msc", data["msc"], tmp_path / "src", model="single-task")
-    run = tmp_path / "src" / "mini-msc" / "single-task" / "0"
+    run = tf.run_dir(tmp_path / "src", "mini-msc", "single-task")
     out = tmp_path / "out"
     with pytest.raises(UsageError, match="is a 'single-task' run, not 'mtln'; pass --model "
                                          "single-task"):
@@ -95,7 +95,9 @@ def test_transfer_from_runs_without_a_shared_branch_or_of_another_model(data, tm
         _run("transfer-eurosat", data["eurosat"], out, model="single-task", from_run=str(run))
     # a fine-tune run is rebuilt from its checkpoint alone: no ImageNet file, no download
     conf = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**conf, "model": "fine-tune"}))
+    spec = {**conf["model_spec"], "name": "fine-tune"}
+    (run / "config.json").write_text(json.dumps({**conf, "model": "fine-tune",
+                                                 "model_spec": spec}))
     with pytest.raises(UsageError, match="'fine-tune' run has no shared branch"):
         _run("transfer-eurosat", data["eurosat"], out, model="fine-tune", from_run=str(run))
     assert not out.exists()

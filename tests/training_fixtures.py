@@ -123,3 +123,11 @@ def register() -> None:
 
 def index_of(path: Path) -> pd.DataFrame:
     return pd.read_parquet(Path(path) / "index.parquet")
+
+
+def run_dir(out: Path, benchmark: str, method: str, seed: int = 0) -> Path:
+    """The folder of the one setting's run (benchmark, method, seed) under ``out``
+    (``out/benchmark/method/<fingerprint[:8]>/seed``); a path that does not exist if none."""
+    found = sorted(Path(out, benchmark, method).glob(f"*/{seed}"))
+    assert len(found) <= 1, found
+    return found[0] if found else Path(out, benchmark, method, "none", str(seed))

@@ -23,26 +23,25 @@ from rsbench.progress import progress
 
 
 def load_run_model(run: Path, data, device: torch.device):
-    """The run's model with its last checkpoint's weights, in eval mode."""
-    from rsbench.models import build_model
-    from rsbench.models.base import TaskInfo
+    """The run's model with its last checkpoint's weights, in eval mode (rebuilt from the run
+    folder alone; the checkpoint is read without running any code it may hold)."""
+    from rsbench.training.run_folder import ModelMismatch, model_spec_of, rebuild_model
 
-    conf_path, ckpt_path = run / "config.json", run / "checkpoint.pt"
-    if not conf_path.exists() or not ckpt_path.exists():
+    conf_path = run / "config.json"
+    if not conf_path.exists() or not (run / "checkpoint.pt").exists():
         raise InputError(f"{run} holds no config.json and checkpoint.pt; give a run folder "
                          "written by `rsbench run taiga`")
     conf = json.loads(conf_path.read_text())
-    if "task_infos" not in conf:
+    if "task_infos" not in conf and "model_spec" not in conf:
         raise InputError(f"{conf_path} names no task_infos; give a run folder written by "
                          "`rsbench run taiga`")
-    infos = [TaskInfo(*t) for t in conf["task_infos"]]
     bands = int(data.manifest["arrays"]["image"]["shape"][-1])
-    model = build_model(conf["model"], infos, in_channels=bands,
-                        **(conf.get("model_options") or {}))
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    trained = model_spec_of(conf)["kwargs"].get("in_channels", bands)
     try:
-        model.load_state_dict(state["model"])
-    except RuntimeError:
+        if trained != bands:
+            raise ModelMismatch("other bands")
+        model, conf = rebuild_model(run, legacy_kwargs={"in_channels": bands})
+    except ModelMismatch:
         raise InputError(f"{run} was trained on other data than {data.root} ({bands} bands "
                          f"here); give --data the dataset it was trained on "
                          f"({conf.get('data', 'see its config.json')})") from None

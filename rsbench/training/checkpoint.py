@@ -1,9 +1,16 @@
-"""Checkpoints written atomically, with every RNG state, so ``--resume`` continues exactly."""
+"""Checkpoints written atomically, with every RNG state, so ``--resume`` continues exactly.
+
+A checkpoint holds only tensors and plain Python values (the config as a JSON string, NumPy's
+RNG state as lists), so it is read back with ``torch.load(weights_only=True)``: a run folder
+received from someone else can never run code when it is resumed, transferred or mapped.
+"""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -11,12 +18,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from rsbench.datasets.format import json_default
 from rsbench.diskspace import disk_full, nearly_full
 from rsbench.errors import InputError
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+    """Every RNG stream of this process, as tensors and plain values."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": [kind, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(gauss)],
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -24,8 +35,11 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore the streams saved by :func:`rng_state`."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -47,11 +61,21 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint's contents, read without running any code it may hold (weights only)."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError(f"{path} is not a safe rsbench checkpoint (it holds objects other "
+                         "than tensors and plain values); rsbench will not load it — delete "
+                         "it, or use a run folder from a source you trust") from None
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same user error
-        raise InputError(f"{path} cannot be read ({type(exc).__name__}: {exc}); delete it to "
-                         "start the run over") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"{path} cannot be read ({type(exc).__name__}: {first}); delete it "
+                         "to start the run over") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{path} is not an rsbench checkpoint (it holds a "
+                         f"{type(state).__name__}); delete it to start the run over")
+    return state
 
 
 def payload(state, config: dict) -> dict[str, Any]:
@@ -59,7 +83,8 @@ def payload(state, config: dict) -> dict[str, Any]:
     return {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
             "scheduler": state.scheduler.state_dict(), "scaler": state.scaler.state_dict(),
             "epoch": state.epoch, "rng": rng_state(), "history": state.history,
-            "config": config}
+            "model_spec": json.dumps(config.get("model_spec"), default=json_default),
+            "config": json.dumps(config, default=json_default)}
 
 
 def restore(state, saved: dict[str, Any]) -> None:

@@ -29,10 +29,12 @@ DEFAULTS: dict[str, Any] = {
     "optimizer": {"name": "adam", "lr": 1e-4, "weight_decay": 0.0},
     "scheduler": None,               # None (constant lr) | {"name": "cosine"} | {"name": "step", ...}
     "batch_size": 32,
+    "batching": "per-task",          # multitask steps: per-task | proportional (training/data.py)
     "epochs": 30,
     "train_split": "train",
     "test_split": "test",
-    "eval_every": 0,                 # evaluate on the test split every N epochs (0 = at the end)
+    "val_split": "val",              # progress evaluation reads it when the dataset has it
+    "eval_every": 0,                 # evaluate progress every N epochs (0 = only at the end)
     "normalize": {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "scale": 255.0},
     "augment": {"hflip": True, "vflip": True},
     "image_array": "image",
@@ -46,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "prepare": None,                 # dotted path: custom on-device input preparation
     "transfer": None,                # {"from_benchmark": "msc", "init_branch": "merced"}
     "report": {},
+    "unstated": {},                  # {setting: sentence}: what the paper does not state
 }
 
 

@@ -5,8 +5,11 @@ dicts), the DataLoader pins them, and the device converts, normalises and flips 
 (:func:`prepare_batch`), so the CPU does as little as possible per sample.
 
 Tasks that share rows (PSC: scene label + segmentation mask of the same images) form one
-*group*; every training step draws one batch from every group, and groups with fewer batches are
-cycled with a fresh shuffle per pass (:class:`EpochBatches`).
+*group*. How a multitask step is drawn is the config's ``batching`` (:func:`plan_epoch`):
+``per-task`` (default): every step draws one batch from every group, an epoch is one pass of the
+largest group, and groups with fewer batches are cycled with a fresh shuffle per pass
+(:class:`EpochBatches`); ``proportional``: every step draws one group's batch, groups drawn in
+proportion to their size, an epoch is one pass over every training sample.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 
 from rsbench.datasets.format import Dataset as BuiltDataset
 from rsbench.datasets.format import open_dataset
+from rsbench.errors import UsageError
 from rsbench.training.config import resolve
 
 
@@ -161,6 +165,40 @@ class EpochBatches(torch.utils.data.Sampler):
                 order = self._order(pass_no)
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield batch[self.rank::self.world]
+
+
+BATCHINGS = ("per-task", "proportional")
+
+
+def check_batching(name: str) -> str:
+    """``name`` if it is a known batching, else a one-line error naming the setting."""
+    if name not in BATCHINGS:
+        raise UsageError(f"batching {name!r} is not one of {', '.join(BATCHINGS)}; set it "
+                         "with --set batching=per-task (or proportional)")
+    return name
+
+
+def plan_epoch(samplers: Sequence[EpochBatches], batching: str, *, seed: int, epoch: int,
+               max_steps: int | None = None) -> list[tuple[int, ...]]:
+    """Set every group's sampler to ``epoch``; return the groups each step draws a batch from.
+
+    ``per-task``: every step every group, as many steps as the largest group has batches.
+    ``proportional``: one pass of every group, each step one group's batch, in an order shuffled
+    by (seed, epoch), so groups appear in proportion to their size.
+    """
+    per_pass = [s.per_pass for s in samplers]
+    if check_batching(batching) == "per-task":
+        steps = max(per_pass) if not max_steps else min(max(per_pass), int(max_steps))
+        for s in samplers:
+            s.set_epoch(epoch, steps)
+        return [tuple(range(len(samplers)))] * steps
+    for s in samplers:
+        s.set_epoch(epoch)
+    rng = np.random.default_rng([seed, epoch, 1])
+    order = rng.permutation(np.repeat(np.arange(len(samplers)), per_pass))
+    if max_steps:
+        order = order[:int(max_steps)]
+    return [(int(g),) for g in order]
 
 
 def make_reader(cfg: Mapping[str, Any], path: str | os.PathLike, tasks: Sequence[str]):

@@ -2,16 +2,16 @@
 
 :func:`train` reads top to bottom; everything it changes lives in :class:`TrainState` (what a
 checkpoint restores), everything fixed for the run in :class:`Loop`. Each step draws one batch
-from every task group (:class:`rsbench.training.data.EpochBatches`), runs one forward call
-over all of them (one DDP forward per step), and hands the task losses to
-:func:`backward_step`, the one place that turns losses into gradients.
+from each task group the epoch's plan names (:func:`rsbench.training.data.plan_epoch`: every
+group, or one), runs one forward call over them (one DDP forward per step), and hands the task
+losses to :func:`backward_step`, the one place that turns losses into gradients.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from rsbench.progress import progress
-from rsbench.training.data import EpochBatches, TaskGroup
+from rsbench.training.data import TaskGroup
 from rsbench.training.device import autocast
 from rsbench.training.distributed import DistInfo, all_reduce_sum
 from rsbench.training.transfer import keep_frozen_bn_eval
@@ -33,10 +33,11 @@ class GroupForward(nn.Module):
         self.model = model
         self.groups = list(groups)
 
-    def forward(self, xs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, xs: Sequence[torch.Tensor], group_ids: Sequence[int]
+                ) -> dict[str, torch.Tensor]:
         outputs: dict[str, torch.Tensor] = {}
-        for g, x in zip(self.groups, xs):
-            outputs.update(self.model(x, tasks=g.tasks))
+        for gi, x in zip(group_ids, xs):
+            outputs.update(self.model(x, tasks=self.groups[gi].tasks))
         return outputs
 
 
@@ -56,15 +57,15 @@ class TrainState:
 class Loop:
     """What stays fixed while training: data, losses, device, and the per-epoch hooks.
 
+    ``plan(epoch)`` names the groups each step of the epoch draws from (and sets the samplers);
     ``progress_eval(epoch)`` returns the entries added to the epoch's record (empty when no
     evaluation is due); ``on_epoch_end(state, row)`` saves the checkpoint and history.
     """
 
     tasks: Sequence[str]
     step_module: nn.Module
-    samplers: Sequence[EpochBatches]
     loaders: Sequence[Any]
-    steps: int
+    plan: Callable[[int], list[tuple[int, ...]]]
     prep: Callable
     losses: Mapping[str, Callable]
     epochs: int
@@ -99,9 +100,17 @@ def backward_step(model: nn.Module, task_losses: Mapping[str, torch.Tensor],
     return total.detach()
 
 
+def epoch_batches(loaders: Sequence[Any], plan: Sequence[tuple[int, ...]]
+                  ) -> Iterator[tuple[tuple[int, ...], list[Mapping]]]:
+    """(group ids, their batches) for every step of the plan, read from the groups' loaders."""
+    iters = [iter(loader) for loader in loaders]
+    for groups in plan:
+        yield groups, [next(iters[g]) for g in groups]
+
+
 def prepare_step(batches: Sequence[Mapping], prep: Callable, generator: torch.Generator
                  ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
-    """One batch per task group -> device inputs (one per group) and every task's targets."""
+    """One batch per drawn task group -> device inputs (one per group) and their targets."""
     xs, targets = [], {}
     for b in batches:
         x, tg = prep(b, train=True, generator=generator)
@@ -110,13 +119,14 @@ def prepare_step(batches: Sequence[Mapping], prep: Callable, generator: torch.Ge
     return xs, targets
 
 
-def epoch_record(loop: Loop, epoch: int, sums: torch.Tensor, samples: int,
-                 seconds: float) -> dict[str, Any]:
+def epoch_record(loop: Loop, epoch: int, sums: torch.Tensor, counts: torch.Tensor,
+                 samples: int, seconds: float) -> dict[str, Any]:
     """The epoch's row of history.csv: mean losses over steps and ranks, time, throughput."""
     all_reduce_sum(sums, loop.dist)
+    all_reduce_sum(counts, loop.dist)
     n = torch.tensor([samples], dtype=torch.float64)
     all_reduce_sum(n, loop.dist)
-    vals = (sums / max(1, loop.steps * loop.dist.world)).tolist()
+    vals = (sums / counts.clamp(min=1)).tolist()
     row: dict[str, Any] = {"epoch": epoch + 1, "loss": vals[0],
                            **{f"loss_{t}": v for t, v in zip(loop.tasks, vals[1:])}}
     if vals[-1]:
@@ -129,8 +139,7 @@ def train(loop: Loop, state: TrainState) -> None:
     """Train from ``state.epoch`` to ``loop.epochs``, one record (and checkpoint) per epoch."""
     gen = torch.Generator(device=loop.device)
     for epoch in range(state.epoch, loop.epochs):
-        for s in loop.samplers:
-            s.set_epoch(epoch, loop.steps)
+        plan = loop.plan(epoch)
         gen.manual_seed(loop.seed * 1_000_003 + epoch)  # this epoch's flips, whatever came before
         set_epoch = getattr(state.model, "set_epoch", None)
         if callable(set_epoch):  # models whose training changes with the epoch (SpectralDiff)
@@ -139,29 +148,33 @@ def train(loop: Loop, state: TrainState) -> None:
         keep_frozen_bn_eval(state.model)
         # sums: combined loss, each task's loss, auxiliary loss
         sums = torch.zeros(len(loop.tasks) + 2, dtype=torch.float64, device=loop.device)
+        counts = torch.zeros_like(sums)  # steps each entry of sums was added over
         samples, t0 = 0, time.perf_counter()
-        batches_of_epoch = zip(*loop.loaders)
+        steps = epoch_batches(loop.loaders, plan)
         if loop.dist.main:
-            batches_of_epoch = progress(batches_of_epoch, total=loop.steps,
-                                        desc=f"epoch {epoch + 1}/{loop.epochs}")
-        for batches in batches_of_epoch:
+            steps = progress(steps, total=len(plan), desc=f"epoch {epoch + 1}/{loop.epochs}")
+        for group_ids, batches in steps:
             xs, targets = prepare_step(batches, loop.prep, gen)
             samples += sum(x.shape[0] for x in xs)
             with autocast(loop.device, loop.amp):
-                outputs = loop.step_module(xs)
-            task_losses = {t: loop.losses[t](outputs[t], targets[t]) for t in loop.tasks}
+                outputs = loop.step_module(xs, group_ids)
+            task_losses = {t: loop.losses[t](outputs[t], targets[t]) for t in loop.tasks
+                           if t in outputs}
             extra = auxiliary_loss(state.model, targets)
             state.optimizer.zero_grad(set_to_none=True)
             total = backward_step(state.model, task_losses, state.scaler, extra)
             state.scaler.step(state.optimizer)
             state.scaler.update()
+            zero = total.new_zeros((), dtype=torch.float64)
             sums += torch.stack([total.double()]
-                                + [task_losses[t].detach().double() for t in loop.tasks]
-                                + [extra.detach().double() if extra is not None
-                                   else total.new_zeros((), dtype=torch.float64)])
+                                + [task_losses[t].detach().double() if t in task_losses
+                                   else zero for t in loop.tasks]
+                                + [extra.detach().double() if extra is not None else zero])
+            counts += torch.tensor([1.0] + [float(t in task_losses) for t in loop.tasks] + [1.0],
+                                   dtype=torch.float64, device=loop.device)
         if loop.device.type == "cuda":
             torch.cuda.synchronize(loop.device)
-        row = epoch_record(loop, epoch, sums, samples, time.perf_counter() - t0)
+        row = epoch_record(loop, epoch, sums, counts, samples, time.perf_counter() - t0)
         row["lr"] = state.optimizer.param_groups[0]["lr"]
         state.scheduler.step()
         row.update(loop.progress_eval(epoch))

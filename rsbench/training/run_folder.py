@@ -1,4 +1,5 @@
-"""One run's folder: its paths, ``config.json``, ``run.log``, ``history.csv``, ``metrics.json``.
+"""One run's folder: its paths, ``config.json``, ``run.log``, ``history.csv``, ``metrics.json``,
+and the one function that rebuilds the run's model from it (:func:`rebuild_model`).
 
 ``metrics.json`` is written last and atomically: a folder without it is an unfinished run.
 Every file is written through a temporary file and a rename, so a kill never leaves half a file.
@@ -8,15 +9,20 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import inspect
 import io
 import json
 import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from rsbench.datasets.format import atomic_write_text, json_default
+from rsbench.errors import InputError
 from rsbench.progress import is_quiet
 
 METRICS_FILE = "metrics.json"
@@ -105,3 +111,79 @@ class RunFolder:
 
     def logger(self, echo: bool = True) -> Logger:
         return Logger(self.path / LOG, echo)
+
+
+class ModelMismatch(InputError):
+    """A checkpoint's weights do not fit the model its run folder describes."""
+
+
+# --------------------------------------------------------------------------------------------
+# the model of a run folder
+# --------------------------------------------------------------------------------------------
+
+
+def model_spec_of(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's ``model_spec`` ({name, kwargs, tasks, added}); rebuilt from the older config
+    keys (model, backbone, model_options, task_infos) for runs written before it existed."""
+    spec = conf.get("model_spec")
+    if spec:
+        return dict(spec)
+    kwargs = {"backbone": conf["backbone"]} if conf.get("backbone") else {}
+    kwargs.update(conf.get("model_options") or {})
+    return {"name": conf["model"], "kwargs": kwargs, "tasks": conf["task_infos"], "added": []}
+
+
+def add_task(model: nn.Module, info, options: Mapping[str, Any]) -> None:
+    """``model.add_task(info, **options)``, passing only the options its signature takes."""
+    accepted = inspect.signature(model.add_task).parameters
+    model.add_task(info, **{k: v for k, v in options.items() if k in accepted})
+
+
+def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
+    """An untrained model of the architecture ``spec`` describes, for a checkpoint's weights.
+
+    Starting weights are not read (the checkpoint holds every weight): fine-tune's networks
+    are built as single-task's, so its ImageNet file is neither needed nor downloaded.
+    """
+    from rsbench.models import build_model
+    from rsbench.models.base import TaskInfo
+
+    kwargs = {k: v for k, v in (spec.get("kwargs") or {}).items() if k != "weights"}
+    name = "single-task" if spec["name"] == "fine-tune" else spec["name"]
+    model = build_model(name, [TaskInfo(*t) for t in spec["tasks"]], **kwargs)
+    for added in spec.get("added") or []:
+        add_task(model, TaskInfo(*added["task"]), added.get("options") or {})
+    return model
+
+
+def rebuild_model(run_dir: str | Path, *, map_location: Any = "cpu",
+                  legacy_kwargs: Mapping[str, Any] | None = None) -> tuple[nn.Module, dict]:
+    """The model of run folder ``run_dir`` with its last checkpoint's weights, and its config.
+
+    Used by ``--resume``, ``--from`` and ``taiga-map``. ``legacy_kwargs`` complete the
+    constructor arguments of runs written before ``model_spec`` was stored.
+    """
+    from rsbench.training.checkpoint import load_checkpoint
+
+    folder = RunFolder(Path(run_dir))
+    conf_path = folder.path / CONFIG_FILE
+    if not conf_path.exists() or not folder.checkpoint.exists():
+        raise InputError(f"{folder.path} holds no config.json and checkpoint.pt; give a run "
+                         "folder written by `rsbench run`")
+    try:
+        conf = folder.read_config()
+        spec = model_spec_of(conf)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{conf_path} is not a run's config ({type(exc).__name__}: {exc}); "
+                         "give a run folder written by `rsbench run`") from None
+    if legacy_kwargs and not conf.get("model_spec"):
+        spec["kwargs"] = {**legacy_kwargs, **spec["kwargs"]}
+    model = build_from_spec(spec)
+    state = load_checkpoint(folder.checkpoint, map_location=map_location)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise ModelMismatch(f"{folder.checkpoint} does not fit the model its config.json "
+                         f"describes ({type(exc).__name__}); give an untouched run folder"
+                         ) from None
+    return model, conf

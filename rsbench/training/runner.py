@@ -1,4 +1,8 @@
-"""Train and evaluate one model on one benchmark for one seed, into ``<out>/<benchmark>/<method>/<seed>/``.
+"""Train and evaluate one model on one benchmark for one seed.
+
+A run lives in ``<out>/<benchmark>/<method>/<fingerprint[:8]>/<seed>/``: the fingerprint
+(:mod:`rsbench.training.identity`) covers every setting that changes results, so runs with
+different settings never share a folder, and seeds of one setting sit side by side.
 
 The run folder (:mod:`rsbench.training.run_folder`) holds ``config.json`` (resolved settings),
 ``history.csv`` (one row per epoch), ``checkpoint.pt`` (rewritten atomically after every epoch:
@@ -15,6 +19,7 @@ import contextlib
 import datetime as _dt
 import json
 import platform
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,26 +33,36 @@ from rsbench import __version__
 from rsbench.datasets.format import open_dataset
 from rsbench.errors import InputError, UsageError
 from rsbench.locking import folder_lock
+from rsbench.progress import is_quiet
 from rsbench.training import checkpoint as ckpt
-from rsbench.training.config import task_settings
-from rsbench.training.data import EpochBatches, make_loader, make_prep, make_reader
+from rsbench.training.config import load_benchmark, task_settings
+from rsbench.training.data import (
+    EpochBatches,
+    check_batching,
+    make_loader,
+    make_prep,
+    make_reader,
+    plan_epoch,
+)
 from rsbench.training.data import task_groups as _task_groups
 from rsbench.training.device import amp_dtype, amp_name, make_scaler, pick_device, seed_everything
 from rsbench.training.distributed import barrier, broadcast_object, init_distributed
 from rsbench.training.evaluation import Evaluator
 from rsbench.training.factories import make_optimizer, make_scheduler
+from rsbench.training.identity import identity, results_settings, sha256_bytes
 from rsbench.training.loop import GroupForward, Loop, TrainState, train
 from rsbench.training.losses import make_loss
-from rsbench.training.run_data import check_dataset, in_channels, sample_side, task_infos
-from rsbench.training.run_folder import CONFIG_FILE, Logger, RunFolder
+from rsbench.training.run_data import (
+    check_dataset,
+    has_split,
+    in_channels,
+    sample_side,
+    task_infos,
+)
+from rsbench.training.run_folder import CONFIG_FILE, Logger, RunFolder, build_from_spec
 
 __all__ = ["RunRequest", "Run", "run_benchmark", "task_infos", "in_channels", "sample_side",
            "count_parameters"]
-
-# settings that must match for --resume to continue a run
-_RESUME_KEYS = ("benchmark", "model", "method", "backbone", "batch_size", "optimizer",
-                "scheduler", "tasks", "max_train_batches", "input_size", "dataset_name",
-                "from_run", "frozen", "weights", "model_options", "settings")
 
 
 @dataclass
@@ -94,8 +109,12 @@ class Run:
         self.groups = _task_groups(self.data, self.tasks)
         self.types = {t: self.data.task(t)["type"] for t in self.tasks}
         self.infos = task_infos(self.data, self.tasks)
+        check_batching(self.cfg.get("batching") or "per-task")
         self.method = self._method_name()
-        self.dir = Path(req.out) / self.cfg["benchmark"] / self.method / str(req.seed)
+        self.model_spec = self._model_spec(self.cfg)
+        self.identity = self._identity()
+        fp = self.identity["fingerprint"]
+        self.dir = Path(req.out) / self.cfg["benchmark"] / self.method / fp[:8] / str(req.seed)
         self.folder = RunFolder(self.dir)
         self.log = Logger(None, self.dist.main)
         self.evaluate = Evaluator(self.cfg, self.data, req.data, self.groups, self.types,
@@ -128,68 +147,120 @@ class Run:
                 "channels_last": self.channels_last,
                 "workers": r.workers, "world_size": self.dist.world,
                 "rsbench_version": __version__, "torch_version": torch.__version__,
-                "python": platform.python_version(), "host": platform.node()}
+                "python": platform.python_version(), "host": platform.node(),
+                "model_spec": self.model_spec, "identity": self.identity,
+                "unstated": dict(self.cfg.get("unstated") or {})}
 
     # folder state ----------------------------------------------------------------------------
-    def _check_folder(self, conf: dict) -> dict | None:
+    def _check_folder(self) -> dict | None:
         """Check the run folder against --resume; return the checkpoint to continue, if any."""
         f, d = self.folder, self.dir
-        if not self.req.resume:
-            if f.finished:
-                raise UsageError(f"{d} already holds a finished run; rerun with --resume to "
-                                 "train it further, or choose another --out")
-            if f.checkpoint.exists():
-                raise UsageError(f"{d} holds an interrupted run; rerun with --resume to "
-                                 "continue it, or delete the folder to start over")
-            return None
+        if f.finished:
+            raise UsageError(f"{d} already holds a finished run with these settings; add "
+                             "--resume to skip it, or choose another --out")
         if not f.checkpoint.exists():
             return None
-        old = f.read_config()
-        diff = [k for k in _RESUME_KEYS if json.dumps(old.get(k), sort_keys=True)
-                != json.dumps(conf.get(k), sort_keys=True)]
-        if diff:
-            raise UsageError(f"{d} was started with other settings ({', '.join(diff)}: "
-                             f"{', '.join(str(old.get(k)) for k in diff)}); resume with the same "
-                             "options or choose another --out")
+        if not self.req.resume:
+            raise UsageError(f"{d} holds an interrupted run; rerun with --resume to "
+                             "continue it, or delete the folder to start over")
+        old = (f.read_config().get("identity") or {}).get("fingerprint")
+        if old != self.identity["fingerprint"]:
+            raise UsageError(f"{d} holds a run of other settings (fingerprint {old}, this run "
+                             f"{self.identity['fingerprint']}); choose another --out")
         return ckpt.load_checkpoint(f.checkpoint)
 
-    # the model -------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        from rsbench.models import build_model
-
-        infos = self.infos
-        if self.req.from_run:
-            from rsbench.training.transfer import model_from_run
-
-            return model_from_run(self.req.from_run, infos, frozen=self.req.frozen,
-                                  init_branch=(self.cfg.get("transfer") or {}).get("init_branch"))
+    # the model and the run's identity ------------------------------------------------------
+    def _model_kwargs(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """Constructor arguments of the model under ``cfg`` (backbone, bands, options)."""
         options: dict[str, Any] = {}
-        if self.cfg.get("backbone"):
-            options["backbone"] = self.cfg["backbone"]
-        ch = in_channels(self.data, self.cfg.get("image_array", "image"))
+        if cfg.get("backbone"):
+            options["backbone"] = cfg["backbone"]
+        ch = in_channels(self.data, cfg.get("image_array", "image"))
         if ch != 3:
             options["in_channels"] = ch
         if self.req.weights:
-            if self.req.weights != "imagenet" and not Path(self.req.weights).exists():
-                raise InputError(f"--weights {self.req.weights} does not exist; give a local "
+            options["weights"] = self.req.weights
+        options.update(cfg.get("model_options") or {})
+        return options
+
+    def _model_spec(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        """{name, kwargs, tasks, added}: enough to rebuild the model (``rebuild_model``)."""
+        if self.req.from_run:
+            from rsbench.training.transfer import transfer_spec
+
+            return transfer_spec(self.req.from_run, self.infos, frozen=self.req.frozen,
+                                 init_branch=(cfg.get("transfer") or {}).get("init_branch"))
+        return {"name": self.req.model, "kwargs": self._model_kwargs(cfg),
+                "tasks": [[i.name, i.type, i.num_outputs] for i in self.infos], "added": []}
+
+    def _start_settings(self) -> dict[str, Any]:
+        """Where the weights start: a file's hash, or the source run's fingerprint and seed."""
+        r = self.req
+        weights = r.weights
+        if weights and weights != "imagenet":
+            if not Path(weights).is_file():
+                raise InputError(f"--weights {weights} does not exist; give a local "
                                  "ImageNet weights file (e.g. torchvision's resnet34 .pth) or "
                                  "'imagenet' to download torchvision's")
-            options["weights"] = self.req.weights
-        options.update(self.cfg.get("model_options", {}))
-        model = build_model(self.req.model, infos, **options)
-        if self.req.frozen:
-            from rsbench.training.transfer import freeze_shared
+            weights = {"sha256": sha256_bytes(Path(weights))}
+        source = None
+        if r.from_run:
+            src = RunFolder(Path(r.from_run)).read_config()
+            source = {"fingerprint": (src.get("identity") or {}).get("fingerprint")
+                      or str(Path(r.from_run).resolve()), "seed": src.get("seed")}
+        return {"weights": weights, "from_run": source, "frozen": r.frozen,
+                "max_train_batches": r.max_train_batches}
 
+    def _identity(self) -> dict[str, Any]:
+        manifest = Path(self.data.root) / "dataset.json"
+        data_sha = sha256_bytes(manifest) if manifest.exists() else None
+        settings = results_settings(self.cfg, model_spec=self.model_spec,
+                                    start=self._start_settings(), dataset_sha256=data_sha)
+        try:  # the benchmark's shipped settings with the same model: the reference
+            shipped = load_benchmark(self.cfg["benchmark"])
+        except UsageError:  # a config that is not shipped: no reference
+            shipped = self.cfg
+        reference = results_settings(
+            shipped, model_spec={**self.model_spec, "kwargs": self._model_kwargs(shipped)},
+            start={"weights": None, "from_run": None, "frozen": False,
+                   "max_train_batches": None}, dataset_sha256=data_sha)
+        return identity(settings, reference)
+
+    def build_model(self, resuming: bool = False) -> nn.Module:
+        """The model, initialised as the method starts it (fresh, ImageNet, or a source run);
+        when ``resuming``, rebuilt from its spec alone (the checkpoint holds every weight)."""
+        from rsbench.models import build_model
+        from rsbench.training.transfer import attach_new_tasks, freeze_shared
+
+        spec = self.model_spec
+        if resuming and self.req.from_run:
+            n = len(self.infos)
+            model = build_from_spec({**spec, "added": spec["added"][:-n]})
+            attach_new_tasks(model, spec["added"][-n:])
+            return model
+        if resuming:
+            model = build_from_spec(spec)
+        elif self.req.from_run:
+            from rsbench.training.transfer import model_from_run
+
+            return model_from_run(self.req.from_run, self.infos, frozen=self.req.frozen,
+                                  init_branch=(self.cfg.get("transfer") or {}).get("init_branch"))
+        else:
+            model = build_model(self.req.model, self.infos, **spec["kwargs"])
+        if self.req.frozen:
             freeze_shared(model)
         return model
 
     # main ------------------------------------------------------------------------------------
     def execute(self) -> dict:
         conf = self.resolved_config()
+        if self.req.resume and self.folder.finished:
+            return self._already_finished()
+        resuming = self.req.resume and self.folder.interrupted
         seed_everything(self.req.seed)
         # built before the run folder is touched: a model that cannot be built (unknown name,
-        # bad --weights, unusable --from run) leaves no stray folder and no moved metrics
-        model = self.build_model().to(self.device)
+        # bad --weights, unusable --from run) leaves no stray folder
+        model = self.build_model(resuming).to(self.device)
         with contextlib.ExitStack() as stack:
             state, error = None, None
             if self.dist.main:
@@ -197,7 +268,7 @@ class Run:
                     stack.enter_context(folder_lock(
                         self.dir, f"rsbench run {self.cfg['benchmark']} {self.method} "
                         f"seed {self.req.seed}"))
-                    state = self._check_folder(conf)
+                    state = self._check_folder()
                 except UsageError as exc:
                     error = str(exc)
             error = broadcast_object(error, self.dist)
@@ -207,8 +278,16 @@ class Run:
                 state = ckpt.load_checkpoint(self.folder.checkpoint)
             return self._train_and_score(model, state, conf)
 
+    def _already_finished(self) -> dict:
+        """--resume on a finished run: nothing to do; its stored metrics."""
+        if self.dist.main and not is_quiet():
+            print(f"{self.dir} is finished (fingerprint {self.identity['fingerprint']}); "
+                  "nothing to do", file=sys.stderr, flush=True)
+        return {**self.folder.read_metrics(), "run_folder": str(self.dir)}
+
     def _start_log(self, params: dict, epochs: int) -> None:
-        self.log(f"run {self.dir}: {self.method} on {self.cfg['benchmark']} "
+        self.log(f"run {self.dir} (fingerprint {self.identity['fingerprint']}): "
+                 f"{self.method} on {self.cfg['benchmark']} "
                  f"({', '.join(self.tasks)}), seed {self.req.seed}, {epochs} epochs, "
                  f"device {self.device}, amp {self.amp}, "
                  f"{params['total'] / 1e6:.2f}M parameters")
@@ -217,6 +296,15 @@ class Run:
         if side and size and side != size:
             self.log(f"inputs: {side}-px images resized to {size} px on the device "
                      "(--input-size 0 keeps them as built)")
+        if int(self.cfg.get("eval_every") or 0):
+            self.log(f"progress: evaluated on the {self.progress_split()!r} split every "
+                     f"{self.cfg['eval_every']} epochs; {self.cfg['test_split']!r} is read once, "
+                     "at the end")
+        changed = self.identity["non_default"]
+        self.log("settings: " + (", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items())
+                                 if changed else "the benchmark's own"))
+        for key, sentence in (self.cfg.get("unstated") or {}).items():
+            self.log(f"not stated by the paper: {key}: {sentence}")
 
     def _train_and_score(self, model: nn.Module, saved: dict | None, conf: dict) -> dict:
         if self.channels_last:
@@ -229,7 +317,6 @@ class Run:
         if saved is not None:
             ckpt.restore(state, saved)
         if self.dist.main:
-            self.folder.retire_metrics()  # training further: the old metrics are not final
             self.folder.write_config(conf)
             self.log = self.folder.logger(echo=True)
         if saved is not None:
@@ -243,16 +330,19 @@ class Run:
                 else None, find_unused_parameters=True)
         prep = make_prep(self.cfg, self.device, self.types, channels_last=self.channels_last)
         samplers, loaders = self._train_loaders()
-        steps = max(s.per_pass for s in samplers)
-        if self.req.max_train_batches:
-            steps = min(steps, int(self.req.max_train_batches))
+
+        def plan(epoch: int) -> list[tuple[int, ...]]:
+            return plan_epoch(samplers, self.cfg.get("batching") or "per-task",
+                              seed=self.req.seed, epoch=epoch,
+                              max_steps=self.req.max_train_batches)
         eval_every = int(self.cfg.get("eval_every") or 0)
+
+        split = self.progress_split()
 
         def progress_eval(epoch: int) -> dict:
             if not eval_every or (epoch + 1) % eval_every or epoch + 1 >= epochs:
                 return {}
-            split = self.cfg["test_split"]
-            return {f"test_{t}_{k}": v for t, m in self.evaluate(model, prep, split).items()
+            return {f"{split}_{t}_{k}": v for t, m in self.evaluate(model, prep, split).items()
                     for k, v in m.items() if isinstance(v, float)}
 
         def on_epoch_end(st: TrainState, row: dict) -> None:
@@ -263,7 +353,7 @@ class Run:
                          f"({row['seconds']:.1f} s, {row['samples_per_s']:.1f} samples/s)")
             barrier(self.dist)
 
-        train(Loop(self.tasks, step_module, samplers, loaders, steps, prep,
+        train(Loop(self.tasks, step_module, loaders, plan, prep,
                    self._losses(), epochs, self.req.seed, self.device, self.dist, self.amp,
                    progress_eval, on_epoch_end), state)
 
@@ -277,7 +367,13 @@ class Run:
                                 for t, m in results.items())
             self.log(f"finished {self.dir}: {summary}")
         barrier(self.dist)
-        return metrics
+        return {**metrics, "run_folder": str(self.dir)}
+
+    def progress_split(self) -> str:
+        """The split periodic evaluation reads: the validation split when the dataset has one
+        (TAIGA), else the test split (the MTLN datasets are split 80/20 into train and test)."""
+        val = self.cfg.get("val_split")
+        return val if val and has_split(self.data, self.tasks, val) else self.cfg["test_split"]
 
     # training inputs ---------------------------------------------------------------------------
     def _losses(self) -> dict:
@@ -304,7 +400,7 @@ class Run:
         secs = [h["seconds"] for h in history]
         sps = [h["samples_per_s"] for h in history]
         return {
-            "complete": True,
+            "complete": True, "fingerprint": self.identity["fingerprint"],
             "benchmark": self.cfg["benchmark"], "method": self.method,
             "model": self.req.model, "seed": self.req.seed,
             "backbone": self.cfg.get("backbone"), "dataset": self.data.name,

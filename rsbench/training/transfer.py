@@ -13,15 +13,14 @@ extractors included, and frozen BatchNorm layers keep their statistics.
 
 from __future__ import annotations
 
-import inspect
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from rsbench.errors import InputError, UsageError
+from rsbench.models.base import TaskInfo
+from rsbench.training.run_folder import RunFolder, add_task, model_spec_of, rebuild_model
 
 
 def freeze_shared(model: nn.Module) -> None:
@@ -42,46 +41,47 @@ def keep_frozen_bn_eval(model: nn.Module) -> None:
                 m.eval()
 
 
-def _add_task(model: nn.Module, info, run: Path, name: str, **options) -> None:
-    if not hasattr(model, "add_task"):
-        raise UsageError(f"--from {run}: a {name!r} run has no shared branch to transfer to a new "
-                         "task; start from an mtln run (or shared-specific, uncertainty)")
-    accepted = inspect.signature(model.add_task).parameters
-    model.add_task(info, **{k: v for k, v in options.items() if k in accepted})
+def finished_run_config(run: str | Path) -> dict:
+    """The config.json of finished run ``run`` (the source of ``--from``), or a one-line error."""
+    run = Path(run)
+    if not all((run / f).exists() for f in ("metrics.json", "config.json", "checkpoint.pt")):
+        raise InputError(f"--from {run} is not a finished run (it needs config.json, "
+                         "checkpoint.pt and metrics.json); finish it first, e.g. "
+                         "`rsbench run msc --model mtln ... --resume`")
+    return RunFolder(run).read_config()
+
+
+def transfer_spec(run: str | Path, infos: Sequence, *, frozen: bool,
+                  init_branch: str | None = None) -> dict:
+    """The model spec of a transfer run: the source run's, plus the new task(s) ``infos``."""
+    conf = finished_run_config(run)
+    spec = model_spec_of(conf)
+    if init_branch and init_branch not in conf["tasks"]:
+        init_branch = None  # e.g. a run without Merced: a fresh branch
+    options = {"attention": False} if frozen else {"init_from": init_branch}
+    added = [{"task": [i.name, i.type, i.num_outputs], "options": options} for i in infos]
+    return {**spec, "added": list(spec.get("added") or []) + added}
+
+
+def attach_new_tasks(model: nn.Module, added: Sequence[dict]) -> None:
+    """Add the ``added`` spec entries as new tasks; only their parameters stay trainable."""
+    before = {id(p) for p in model.parameters()}
+    for entry in added:
+        add_task(model, TaskInfo(*entry["task"]), entry.get("options") or {})
+    # only the new task's parameters learn: its branch (if any) and its classifier
+    for p in model.parameters():
+        p.requires_grad_(id(p) not in before)
+    keep_frozen_bn_eval(model)
 
 
 def model_from_run(run: str | Path, infos: Sequence, *, frozen: bool,
                    init_branch: str | None = None) -> nn.Module:
     """The model of a finished run with the new task(s) ``infos`` added (see module docstring)."""
-    from rsbench.models import build_model
-    from rsbench.models.base import TaskInfo
-
-    run = Path(run)
-    conf_path, ckpt_path = run / "config.json", run / "checkpoint.pt"
-    if not (run / "metrics.json").exists() or not conf_path.exists() or not ckpt_path.exists():
-        raise InputError(f"--from {run} is not a finished run (it needs config.json, "
-                         "checkpoint.pt and metrics.json); finish it first, e.g. "
-                         "`rsbench run msc --model mtln ... --resume`")
-    conf = json.loads(conf_path.read_text())
-    old = [TaskInfo(*t) for t in conf["task_infos"]]
-    options = {"backbone": conf["backbone"]} if conf.get("backbone") else {}
-    options.update(conf.get("model_options", {}))
-    # the checkpoint holds every weight: fine-tune's networks are built as single-task's, so
-    # its ImageNet file is neither needed nor downloaded
-    name = "single-task" if conf["model"] == "fine-tune" else conf["model"]
-    model = build_model(name, old, **options)
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["model"]
-    model.load_state_dict(state)
-    if init_branch and init_branch not in conf["tasks"]:
-        init_branch = None  # e.g. a run without Merced: a fresh branch
-    before = {id(p) for p in model.parameters()}
-    for info in infos:
-        if frozen:
-            _add_task(model, info, run, conf["model"], attention=False)
-        else:
-            _add_task(model, info, run, conf["model"], init_from=init_branch)
-    # only the new task's parameters learn: its branch (if any) and its classifier
-    for p in model.parameters():
-        p.requires_grad_(id(p) not in before)
-    keep_frozen_bn_eval(model)
+    spec = transfer_spec(run, infos, frozen=frozen, init_branch=init_branch)
+    model, conf = rebuild_model(run)
+    if not hasattr(model, "add_task"):
+        raise UsageError(f"--from {run}: a {conf['model']!r} run has no shared branch to "
+                         "transfer to a new task; start from an mtln run (or shared-specific, "
+                         "uncertainty)")
+    attach_new_tasks(model, spec["added"][-len(infos):])
     return model
