@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rsbench.errors import InputError
+
 # config keys that do not change results (descriptions, report layout, how often progress is
 # evaluated, the record of --set whose values are already in the config itself)
 NOT_RESULTS = frozenset({"description", "report", "unstated", "dataset", "method_suffix",
@@ -51,6 +53,26 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
             out.update(flatten(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: obj} if prefix else {}
+
+
+def start_settings(weights: str | None, from_run: str | None, *, frozen: bool = False,
+                   max_train_batches: int | None = None) -> dict[str, Any]:
+    """Where the weights start: a file's SHA-256 (not its path, so the same file anywhere is
+    the same setting), or the ``--from`` run's fingerprint and seed."""
+    if weights and weights != "imagenet":
+        if not Path(weights).is_file():
+            raise InputError(f"--weights {weights} does not exist; give a local ImageNet "
+                             "weights file (e.g. torchvision's resnet34 .pth) or 'imagenet' "
+                             "to download torchvision's")
+        weights = {"sha256": sha256_bytes(Path(weights))}
+    source = None
+    if from_run:
+        conf_path = Path(from_run) / "config.json"
+        src = json.loads(conf_path.read_text()) if conf_path.exists() else {}
+        source = {"fingerprint": (src.get("identity") or {}).get("fingerprint")
+                  or str(Path(from_run).resolve()), "seed": src.get("seed")}
+    return {"weights": weights, "from_run": source, "frozen": frozen,
+            "max_train_batches": max_train_batches}
 
 
 def results_settings(cfg: Mapping[str, Any], *, model_spec: Mapping[str, Any],

@@ -13,7 +13,6 @@ import inspect
 import io
 import json
 import math
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +29,6 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG_FILE = "config.json"
 HISTORY = "history.csv"
 LOG = "run.log"
-PREVIOUS_METRICS = "metrics.previous.json"
 
 
 def clean_json(obj: Any) -> Any:
@@ -89,11 +87,6 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / CONFIG_FILE, json.dumps(conf, indent=2,
                                                               default=json_default))
-
-    def retire_metrics(self) -> None:
-        """Training further: the old final metrics become ``metrics.previous.json``."""
-        if self.finished:
-            os.replace(self.path / METRICS_FILE, self.path / PREVIOUS_METRICS)
 
     def write_history(self, history: list[dict]) -> None:
         keys: list[str] = []

@@ -31,7 +31,7 @@ from torch import nn
 
 from rsbench import __version__
 from rsbench.datasets.format import open_dataset
-from rsbench.errors import InputError, UsageError
+from rsbench.errors import UsageError
 from rsbench.locking import folder_lock
 from rsbench.progress import is_quiet
 from rsbench.training import checkpoint as ckpt
@@ -49,7 +49,7 @@ from rsbench.training.device import amp_dtype, amp_name, make_scaler, pick_devic
 from rsbench.training.distributed import barrier, broadcast_object, init_distributed
 from rsbench.training.evaluation import Evaluator
 from rsbench.training.factories import make_optimizer, make_scheduler
-from rsbench.training.identity import identity, results_settings, sha256_bytes
+from rsbench.training.identity import identity, results_settings, sha256_bytes, start_settings
 from rsbench.training.loop import GroupForward, Loop, TrainState, train
 from rsbench.training.losses import make_loss
 from rsbench.training.run_data import (
@@ -193,37 +193,21 @@ class Run:
         return {"name": self.req.model, "kwargs": self._model_kwargs(cfg),
                 "tasks": [[i.name, i.type, i.num_outputs] for i in self.infos], "added": []}
 
-    def _start_settings(self) -> dict[str, Any]:
-        """Where the weights start: a file's hash, or the source run's fingerprint and seed."""
-        r = self.req
-        weights = r.weights
-        if weights and weights != "imagenet":
-            if not Path(weights).is_file():
-                raise InputError(f"--weights {weights} does not exist; give a local "
-                                 "ImageNet weights file (e.g. torchvision's resnet34 .pth) or "
-                                 "'imagenet' to download torchvision's")
-            weights = {"sha256": sha256_bytes(Path(weights))}
-        source = None
-        if r.from_run:
-            src = RunFolder(Path(r.from_run)).read_config()
-            source = {"fingerprint": (src.get("identity") or {}).get("fingerprint")
-                      or str(Path(r.from_run).resolve()), "seed": src.get("seed")}
-        return {"weights": weights, "from_run": source, "frozen": r.frozen,
-                "max_train_batches": r.max_train_batches}
-
     def _identity(self) -> dict[str, Any]:
         manifest = Path(self.data.root) / "dataset.json"
         data_sha = sha256_bytes(manifest) if manifest.exists() else None
-        settings = results_settings(self.cfg, model_spec=self.model_spec,
-                                    start=self._start_settings(), dataset_sha256=data_sha)
+        r = self.req
+        start = start_settings(r.weights, r.from_run, frozen=r.frozen,
+                               max_train_batches=r.max_train_batches)
+        settings = results_settings(self.cfg, model_spec=self.model_spec, start=start,
+                                    dataset_sha256=data_sha)
         try:  # the benchmark's shipped settings with the same model: the reference
             shipped = load_benchmark(self.cfg["benchmark"])
         except UsageError:  # a config that is not shipped: no reference
             shipped = self.cfg
         reference = results_settings(
             shipped, model_spec={**self.model_spec, "kwargs": self._model_kwargs(shipped)},
-            start={"weights": None, "from_run": None, "frozen": False,
-                   "max_train_batches": None}, dataset_sha256=data_sha)
+            start=start_settings(None, None), dataset_sha256=data_sha)
         return identity(settings, reference)
 
     def build_model(self, resuming: bool = False) -> nn.Module:
