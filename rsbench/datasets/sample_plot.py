@@ -5,9 +5,9 @@ manifest's class colours, a legend of the classes present, the scene label as ti
 RGB composite of the hyperspectral window (bands nearest 640/550/460 nm when the manifest has
 wavelengths; otherwise the bands at 60 %, 35 % and 10 % of the stored band range, as R, G, B),
 each channel stretched over the training mean ± 2 std of its band (the manifest's band
-statistics; the window's 2nd-98th percentile when they are missing); the categorical label windows
-coloured (ignore = white); the continuous targets' values at the window centre in physical units,
-and, when the task plotted is continuous, its window as a map. Figures use the Agg canvas
+statistics; the window's 2nd-98th percentile when they are missing); the categorical label
+windows coloured (ignore = white); the continuous targets' values at the window centre (red
+cross) in physical units, and, when the task plotted is continuous, its window as a map. Figures use the Agg canvas
 without pyplot, so no GUI state is touched; Jupyter displays them all the same.
 """
 
@@ -195,6 +195,8 @@ def _plot_taiga(ds, row: int, show_titles: bool):
     limits = taiga_limits(m, idx)
     _panel(axes[0], stretch(cube[..., idx], valid, limits), "image, " + how
            + ("\n(training mean ± 2 std)" if limits else "\n(2-98 % of the window)"), show_titles)
+    centre = (cube.shape[1] // 2, cube.shape[0] // 2)  # x, y of the pixel the index targets are
+    axes[0].plot(*centre, marker="+", color="red", markersize=10)
     cls = np.asarray(data.sample_array("targets_cls", row)) if cats else None
     for ax, (name, t) in zip(axes[1:], cats):
         lab = cls[..., t.get("channel", 0)]
