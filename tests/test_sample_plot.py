@@ -93,6 +93,13 @@ def test_taiga_plot_composite_labels_and_values(taiga, tmp_path):
     assert titles[4].startswith("basal_area [")
     text = fig.axes[5].texts[0].get_text()
     assert text.count("\n") == 9 and "basal_area:" in text
+    # the listed value is the centre target in physical units: scaled * (max - min) + min
+    t = ds.data.tasks["mean_height"]
+    scaled = float(ds.data.index["mean_height"].iloc[int(ds.rows[0])])
+    assert f"mean_height: {scaled * (t['max'] - t['min']) + t['min']:.3g} {t['unit']}" in text
+    assert fig.axes[0].lines[0].get_xydata().tolist() == [[4.0, 4.0]]  # centre of the 9×9 window
+    centre = ds.data.sample_array("targets_reg", int(ds.rows[0]))[4, 4, t["channel"]]
+    assert np.isclose(centre, scaled, equal_nan=True)
     rgb = fig.axes[0].get_images()[0].get_array()
     assert rgb.shape == (9, 9, 3) and rgb.min() >= 0 and rgb.max() <= 1 and rgb.std() > 0
     fig.savefig(tmp_path / "taiga.png")
