@@ -403,3 +403,12 @@ def test_proportional_batching_is_one_pass_over_every_training_image(msc, tmp_pa
     with pytest.raises(UsageError, match="batching 'mixed' is not one of per-task, "
                                          "proportional"):
         run_benchmark(cfg, RunRequest(model="tiny", data=str(msc), out=str(tmp_path)))
+
+
+def test_taiga_progress_is_evaluated_every_ten_epochs_as_the_paper_does():
+    from rsbench.training.config import available_benchmarks
+
+    for name in available_benchmarks():
+        if name.startswith("taiga"):
+            cfg = load_benchmark(name)
+            assert cfg["eval_every"] == 10 and cfg["val_split"] == "val", name
