@@ -57,7 +57,7 @@ def trainer(model, tasks, x, y, amp: bool):
         opt.zero_grad(set_to_none=True)
         with ctx():
             out = model(x, names)
-        model.combine_losses({t.name: loss_of(t, out[t.name], y[t.name]) for t in tasks}
+        sum(loss_of(t, out[t.name], y[t.name]) for t in tasks
                              ).backward()
         opt.step()
     return step

@@ -6,6 +6,8 @@ import os
 
 import click
 
+from rsbench.training.weighting import available_weightings
+
 
 class SeedsOption(click.Option):
     """``--seed 0 1 2`` (also ``--seed 0,1,2`` or ``--seed 0 --seed 1``): eats following integers."""
@@ -88,11 +90,14 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--frozen", is_flag=True,
               help="Transfer: freeze the pretrained shared branch; train a new linear "
                    "classifier only.")
-@click.option("--weighting", type=click.Choice(["equal", "uncertainty", "gradnorm"]),
-              default=None, help="Multitask loss weighting of the HSI models (taiga); the "
-              "method is named MODEL+WEIGHTING when it differs from the benchmark's.")
+@click.option("--weighting", type=click.Choice(available_weightings()), default=None,
+              help="Task weighting (any model, any benchmark). Default: the model's own "
+              "(uncertainty for --model uncertainty), else the benchmark's (equal; taiga: "
+              "uncertainty). The method is named MODEL+WEIGHTING when it differs from the "
+              "default; its options: --set weighting.KEY=VALUE (e.g. weighting.c=0.4).")
 @click.option("--gradnorm-alpha", type=click.FloatRange(min=0), default=None,
-              help="GradNorm's restoring-force strength alpha (default 1.5).")
+              help="GradNorm's restoring-force strength alpha (default 1.5); names the method "
+              "MODEL+gradnormALPHA.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override any benchmark setting (repeatable): a dotted key of the config "
                    "(rsbench/configs/BENCHMARK.json, copied to each run's config.json), a JSON "
@@ -121,11 +126,14 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
       rsbench run transfer-eurosat --model mtln --data eurosat-t --from runs/msc/mtln/1a2b3c4d/0
       torchrun --nproc-per-node 4 -m rsbench run msc --model mtln --data msc
       rsbench run taiga --model hsi-mtl --data taiga --weighting gradnorm --seed 0 1 2
+      rsbench run msc --model mtln --data msc --weighting pcgrad
+      rsbench run psc5 --model shared-specific --data psc5 --weighting mgda
       rsbench run taiga --model hsi-mtl --data taiga --set model_options.width=16
     """
     from rsbench.errors import UsageError
     from rsbench.training.config import apply_settings, load_benchmark
     from rsbench.training.runner import RunRequest, run_benchmark
+    from rsbench.training.weighting import choose_weighting
 
     if frozen and not (from_run or weights):
         raise UsageError("--frozen needs pretrained weights to freeze: give --weights FILE or "
@@ -133,14 +141,11 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
     cfg = load_benchmark(benchmark, {"backbone": backbone, "epochs": epochs,
                                      "batch_size": batch_size, "lr": lr,
                                      "input_size": input_size})
-    if weighting or gradnorm_alpha is not None:
-        options = cfg.setdefault("model_options", {})
-        default = options.get("weighting", "equal")
-        options.update({k: v for k, v in (("weighting", weighting),
-                                          ("gradnorm_alpha", gradnorm_alpha)) if v is not None})
-        if options.get("weighting", "equal") != default or gradnorm_alpha is not None:
-            cfg["method_suffix"] = f"+{options.get('weighting', 'equal')}" + (
-                f"{gradnorm_alpha:g}" if gradnorm_alpha is not None else "")
+    if gradnorm_alpha is not None and (weighting or "gradnorm") != "gradnorm":
+        raise UsageError(f"--gradnorm-alpha is GradNorm's; it does not go with --weighting "
+                         f"{weighting}")
+    choose_weighting(cfg, model, weighting or ("gradnorm" if gradnorm_alpha is not None
+                                               else None), gradnorm_alpha)
     if settings:
         cfg["settings"] = apply_settings(cfg, settings)  # checked again on --resume
     if from_run and not cfg.get("transfer"):

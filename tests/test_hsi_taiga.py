@@ -71,7 +71,7 @@ def test_warmup_schedule_is_the_papers() -> None:
 @pytest.mark.slow
 def test_short_hsi_mtl_run_learns(taiga: str, tmp_path) -> None:
     cfg = load_benchmark("taiga", {"epochs": 6, "batch_size": 32, "lr": 3e-3})
-    cfg["model_options"].update(weighting="uncertainty", width=8)
+    cfg["model_options"].update(width=8)  # the benchmark's weighting: uncertainty
     cfg["scheduler"]["warmup_epochs"] = 2
     m = run_benchmark(cfg, RunRequest(model="hsi-mtl", data=taiga, seed=0, out=str(tmp_path),
                                       device="cpu", workers=0))
@@ -121,11 +121,25 @@ def test_cli_weighting_names_the_method(taiga: str, tmp_path) -> None:
     assert rc == 0
     (run,) = (tmp_path / "taiga-centre" / "mottus-3dcnn+gradnorm").glob("*/0")
     conf = json.loads((run / "config.json").read_text())
-    assert conf["model_options"]["weighting"] == "gradnorm"
+    assert conf["weighting"] == {"name": "gradnorm"}
     ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
-    w = ckpt["model"]["loss_weighting.w"]
+    w = ckpt["weighting"]["w"]
     assert w.sum().item() == pytest.approx(13.0, rel=1e-4) and not torch.allclose(
         w, torch.ones(13))
+
+
+def test_cli_hsi_mtl_with_cagrad(taiga: str, tmp_path) -> None:
+    from rsbench.cli.main import main
+
+    rc = main(["-q", "run", "taiga", "--model", "hsi-mtl", "--data", taiga, "--epochs", "1",
+               "--batch-size", "8", "--max-train-batches", "1", "--device", "cpu",
+               "--workers", "0", "--weighting", "cagrad", "--set", "model_options.width=4",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    run = tmp_path / "taiga" / "hsi-mtl+cagrad" / "0"
+    assert json.loads((run / "metrics.json").read_text())["complete"]
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert "weight_soil_class" in header and "weight_mean_height" in header
 
 
 def _fake_run(folder, data_path: str, bands: int, **options) -> torch.nn.Module:
@@ -192,8 +206,8 @@ def test_set_overrides_any_benchmark_setting() -> None:
                                    "task_types.classification.loss_options.gamma=0",
                                    "augment.hflip=false", "task_options.basal_area.loss_options"
                                    ".loss=mse", "scheduler.warmup_epochs=1"])
-    assert cfg["model_options"] == {"weighting": "uncertainty", "per_pixel": True, "width": 16,
-                                    "rates": [2, 4]}
+    assert cfg["model_options"] == {"per_pixel": True, "width": 16, "rates": [2, 4]}
+    assert cfg["weighting"] == {"name": "uncertainty"}
     assert cfg["task_types"]["classification"]["loss_options"]["gamma"] == 0
     assert cfg["task_types"]["classification"]["loss_options"]["alpha"] == 0.25  # untouched
     assert cfg["augment"] == {"hflip": False, "vflip": True}

@@ -1,9 +1,7 @@
-"""Loss weighting, cross-stitch mixing, adding a task for transfer (Table VI) and ImageNet weight
+"""The uncertainty row, cross-stitch mixing, adding a task for transfer (Table VI) and ImageNet weight
 files, on tiny inputs."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
@@ -21,30 +19,14 @@ MSC = [TaskInfo("merced", "classification", 21), TaskInfo("aid", "classification
 NEW = TaskInfo("eurosat", "classification", 10)
 
 
-def test_plain_sum_of_losses_eq5():
-    net = build_model("mtln", MSC, backbone="wrn28_4")
-    losses = {"merced": torch.tensor(1.5), "aid": torch.tensor(0.25)}
-    assert net.combine_losses(losses).item() == pytest.approx(1.75)
+def test_uncertainty_model_is_shared_specific_with_uncertainty_weighting():
+    from rsbench.models import default_weighting
+    from rsbench.models.shared_specific import SharedSpecific
 
-
-def test_uncertainty_weighting_formula():
-    tasks = [*MSC, TaskInfo("height", "regression", 1)]
-    net = build_model("uncertainty", tasks, backbone="wrn28_4")
-    losses = {"merced": torch.tensor(2.0), "aid": torch.tensor(0.5), "height": torch.tensor(3.0)}
-    # s = log sigma^2 starts at 0: every weight 1 (regression 1/2), no regulariser
-    assert net.combine_losses(losses).item() == pytest.approx(2.0 + 0.5 + 1.5)
-    with torch.no_grad():
-        net.log_vars["merced"].fill_(math.log(4.0))  # sigma^2 = 4
-        net.log_vars["aid"].fill_(-1.0)
-        net.log_vars["height"].fill_(0.5)
-    expected = (2.0 / 4.0 + math.log(2.0)  # L / sigma^2 + log sigma
-                + 0.5 * math.e - 0.5
-                + 3.0 / (2 * math.exp(0.5)) + 0.25)  # L / (2 sigma^2) + log sigma
-    total = net.combine_losses(losses)
-    assert total.item() == pytest.approx(expected, rel=1e-6)
-    total.backward()
-    # d/ds [exp(-s) L + s/2] = -exp(-s) L + 1/2
-    assert net.log_vars["merced"].grad.item() == pytest.approx(-2.0 / 4.0 + 0.5)
+    net = build_model("uncertainty", MSC, backbone="wrn28_4")
+    assert type(net) is SharedSpecific
+    assert default_weighting("uncertainty") == "uncertainty"
+    assert default_weighting("mtln") is None and default_weighting("shared-specific") is None
 
 
 def test_cross_stitch_unit_mixes_features():
@@ -80,7 +62,7 @@ def test_mtln_add_task_copies_branch_and_trains_only_new_parts():
     net.add_task(NEW, init_from="merced")
     for a, b in zip(net.attention["eurosat"].parameters(), net.attention["merced"].parameters()):
         assert torch.equal(a, b) and a is not b
-    for p in net.shared_parameters():
+    for p in net.feature_parameters():
         p.requires_grad_(False)
     out = net(torch.randn(2, 3, 32, 32), ["eurosat"])["eurosat"]
     assert tuple(out.shape) == (2, 10)
@@ -113,7 +95,7 @@ def test_shared_model_add_task_new_head(model):
     before = sum(p.numel() for p in net.parameters())
     net.add_task(NEW)
     added = sum(p.numel() for p in net.parameters()) - before
-    assert added == 256 * 10 + 10 + (1 if model == "uncertainty" else 0)
+    assert added == 256 * 10 + 10
     assert tuple(net(torch.randn(2, 3, 32, 32), ["eurosat"])["eurosat"].shape) == (2, 10)
     assert {id(p) for p in net.shared_parameters()} == {id(p) for p in net.backbone.parameters()}
 

@@ -55,6 +55,15 @@ def build_model(name: str, tasks: Sequence[Any], **options: Any):
     return factory(list(tasks), **options)
 
 
+def default_weighting(name: str) -> str | None:
+    """The task weighting a model is defined with (its factory's ``default_weighting``, e.g.
+    ``uncertainty``), or None when the benchmark's weighting applies."""
+    if name not in MODELS:
+        return None
+    module, attr = MODELS[name].split(":")
+    return getattr(getattr(importlib.import_module(module), attr), "default_weighting", None)
+
+
 def check_options(name: str, fn: Any, options: Mapping[str, Any]) -> None:
     """A one-line UsageError for options ``fn`` does not take (its first parameter, the tasks,
     excluded); nothing to check when it takes ``**options``."""

@@ -24,7 +24,11 @@ class TaskInfo:
 
 
 class MultiTaskModel(nn.Module):
-    """Base class: subclasses implement ``forward(x, tasks)``; losses are summed (eq. 5)."""
+    """Base class: subclasses implement ``forward(x, tasks)``. How the task losses are combined
+    is the run's weighting (``rsbench.training.weighting``), not the model's."""
+
+    #: attributes holding per-task submodules (not shared between tasks)
+    task_specific: tuple[str, ...] = ("heads",)
 
     def __init__(self, tasks: Sequence[TaskInfo]):
         super().__init__()
@@ -33,9 +37,17 @@ class MultiTaskModel(nn.Module):
     def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def combine_losses(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Total training loss from per-task losses; the paper's eq. 5 is the plain sum."""
-        return torch.stack(list(losses.values())).sum()
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters more than one task uses (LibMTL's ``get_share_params``): everything outside
+        the submodules named in ``task_specific``. Gradient-combining weightings (PCGrad, CAGrad,
+        MGDA) combine the task gradients of these; the others get their tasks' own gradients."""
+        skip = {id(p) for name in self.task_specific if getattr(self, name, None) is not None
+                for p in getattr(self, name).parameters()}
+        return [p for p in self.parameters() if id(p) not in skip]
+
+    def feature_parameters(self) -> list[nn.Parameter]:
+        """The feature extractor that ``--frozen`` fixes (Table VI); default: the shared ones."""
+        return self.shared_parameters()
 
     def parameter_breakdown(self) -> dict[str, int]:
         """Parameters per component (Table II rows); default: everything is 'total'."""

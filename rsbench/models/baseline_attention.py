@@ -20,6 +20,8 @@ from rsbench.models.parts import check_tasks, count
 class BaselineAttention(MultiTaskModel):
     """One independent single-task MTLN per task."""
 
+    task_specific = ("networks",)  # nothing is shared
+
     def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                  weights: str | None = None):
         super().__init__(tasks)

@@ -46,6 +46,9 @@ class CrossStitchUnit(nn.Module):
 class CrossStitch(MultiTaskModel):
     """K backbones (one per task) + a cross-stitch unit after each of the J blocks + heads."""
 
+    # every task's loss reaches every network through the units: all but the heads are shared
+    task_specific = ("heads",)
+
     def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                  weights: str | None = None):
         super().__init__(tasks)

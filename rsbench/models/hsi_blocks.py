@@ -185,13 +185,8 @@ def path_of(info: TaskInfo) -> str:
 
 
 def make(cls: type, tasks: Sequence[TaskInfo], options: Mapping, **preset) -> MultiTaskModel:
-    """Build ``cls(tasks, **preset, **options)`` and attach its task weighting.
-
-    Options ``weighting`` (equal | uncertainty | gradnorm), ``gradnorm_alpha`` and
-    ``gradnorm_lr`` choose how ``combine_losses`` weighs the task losses.
-    """
+    """Build ``cls(tasks, **preset, **options)`` after checking the options it takes."""
     from rsbench.models import check_options
-    from rsbench.training.weighting import attach
 
     opts = {**preset, **options}
     if opts.get("per_pixel") and getattr(cls, "patch_classifier", False):
@@ -199,16 +194,10 @@ def make(cls: type, tasks: Sequence[TaskInfo], options: Mapping, **preset) -> Mu
         raise UsageError(f"{name} is a patch classifier (one prediction per window), so it "
                          "cannot be trained or scored per pixel; run it on benchmark "
                          "taiga-centre, the TAIGA baseline's centre-pixel protocol")
-    weighting = opts.pop("weighting", None) or "equal"
-    alpha = float(opts.pop("gradnorm_alpha", 1.5))
-    lr = float(opts.pop("gradnorm_lr", 0.025))
     # a model passing **options on (hsi-single-task) names the class that takes them
     check_options(getattr(cls, "model_name", cls.__name__),
                   getattr(cls, "options_of", cls), opts)
-    model = cls(tasks, **opts)
-    if weighting != "equal":
-        attach(model, weighting, alpha=alpha, lr=lr)
-    return model
+    return cls(tasks, **opts)
 
 
 def check_tasks(model: nn.Module, tasks: Sequence[str]) -> None:
@@ -219,7 +208,8 @@ def check_tasks(model: nn.Module, tasks: Sequence[str]) -> None:
 
 
 class HsiModel(MultiTaskModel):
-    """Base of the hyperspectral models: input bands, centre/per-pixel mode, GradNorm hook.
+    """Base of the hyperspectral models: input bands, centre/per-pixel mode, the last shared
+    layer (where the ``gradnorm`` weighting measures gradient norms).
 
     ``patch_classifier = True`` marks a model that predicts one value per window and so has
     no per-pixel mode (``make`` refuses ``per_pixel: true`` for it with the benchmark to use).

@@ -67,6 +67,9 @@ class HsiMtl(HsiModel):
     ASPP) and ``skip`` (the 1×1 skip layer doubling the channels).
     """
 
+    # shared: the encoder and the attention; each decoder path serves the tasks of its type
+    task_specific = ("decoders", "heads")
+
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, width: int = 128,
                  rates: Sequence[int] = (3, 6, 12), first_kernel: int = 3,
                  per_pixel: bool = False, residual: bool = True, aspp: bool = True,

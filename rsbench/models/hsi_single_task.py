@@ -29,6 +29,9 @@ class HsiSingleTask(HsiModel):
     """A ModuleDict of independent ``HsiMtl`` networks: one per task type (``split="type"``)
     or one per variable (``split="variable"``); every other option is HsiMtl's."""
 
+    # no network serves every task (tasks of one type share one with split="type")
+    task_specific = ("nets",)
+
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, split: str = "type",
                  **options):
         super().__init__(tasks, in_channels, options.get("per_pixel", False))
@@ -55,7 +58,7 @@ class HsiSingleTask(HsiModel):
 
     def last_shared_layer(self) -> nn.Module:
         raise UsageError("hsi-single-task shares no layer between tasks, so GradNorm does not "
-                         "apply; use --weighting equal")
+                         "apply; choose another --weighting")
 
     def parameter_breakdown(self) -> dict[str, int]:
         out = {name: sum(p.numel() for p in net.parameters()) for name, net in self.nets.items()}

@@ -72,6 +72,7 @@ class FCTaskModel(HsiModel):
     """Shared trunk → flattened features → shared FC → per-task MLPs (centre-pixel output)."""
 
     patch_classifier = True  # one prediction per window: benchmark taiga-centre
+    task_specific = ("task_layers",)
 
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, features: int,
                  shared: int, hidden_cls: int, hidden_reg: int, dropout: float):

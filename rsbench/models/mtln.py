@@ -5,7 +5,8 @@ branch of attention modules H_k^j (two 1×1 conv layers with BN, ReLU between, s
 the mask multiplies the block's shared feature (eq. 2). From block 2 on, H_k^j also sees the
 previous task feature passed through the extractor E^j (3×3 conv + pooling), one extractor per
 block shared by all tasks (eq. 3). The last task feature goes to the task's head (eq. 4):
-average pooling + linear for scenes, a SegNet decoder for segmentation. Losses are summed (eq. 5).
+average pooling + linear for scenes, a SegNet decoder for segmentation. Losses are summed (eq. 5:
+the ``equal`` weighting, the benchmarks' default).
 
 Counting as the paper's Table II does: the backbone's J blocks are ResNet-34's stem and its four
 layers (no ImageNet FC), VGG-16's five conv blocks, WRN-28-4's stem and three groups. With J
@@ -61,6 +62,8 @@ class Extractor(nn.Module):
 class MTLN(MultiTaskModel):
     """Shared branch + one attention branch per task + shared extractors + one head per task."""
 
+    task_specific = ("attention", "heads")  # shared: the backbone and the extractors
+
     def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                  weights: str | None = None, final_extractor: bool | None = None):
         super().__init__(tasks)
@@ -114,7 +117,7 @@ class MTLN(MultiTaskModel):
         self.task_feature(self.backbone(x), task, masks)
         return masks
 
-    def shared_parameters(self):
+    def feature_parameters(self):
         """The shared branch F (frozen when transferring to a new dataset, Table VI)."""
         return self.backbone.parameters()
 

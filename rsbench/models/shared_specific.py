@@ -31,7 +31,7 @@ class SharedSpecific(MultiTaskModel):
         feats = self.backbone(x)  # computed once for every requested task
         return {t: self.heads[t](feats.final, feats, x.shape[-2:]) for t in tasks}
 
-    def shared_parameters(self):
+    def feature_parameters(self):
         """The shared backbone (frozen when transferring to a new dataset)."""
         return self.backbone.parameters()
 

@@ -32,6 +32,8 @@ class TaskNetwork(nn.Module):
 class SingleTask(MultiTaskModel):
     """Independent per-task networks behind the multitask interface."""
 
+    task_specific = ("networks",)  # nothing is shared
+
     def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                  weights: str | None = None):
         super().__init__(tasks)
@@ -42,7 +44,7 @@ class SingleTask(MultiTaskModel):
         check_tasks(self.tasks, tasks)
         return {t: self.networks[t](x) for t in tasks}
 
-    def shared_parameters(self):
+    def feature_parameters(self):
         """The feature extractors (every task's backbone), frozen for linear probing (Table VI)."""
         for net in self.networks.values():
             yield from net.backbone.parameters()

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-WEIGHTINGS = ("equal", "uncertainty", "gradnorm")
-
 
 @dataclass(frozen=True)
 class PlannedRun:
@@ -40,6 +38,8 @@ class PlannedRun:
 def planned(benchmark: str, method: str) -> PlannedRun:
     """The run behind a method name: ``MODEL`` or ``MODEL+WEIGHTING``; ``fine-tune`` needs
     ImageNet weights."""
+    from rsbench.training.weighting import WEIGHTINGS  # the registry of weightings
+
     model, _, weighting = method.partition("+")
     options = ("--weighting", weighting) if weighting in WEIGHTINGS else ()
     return PlannedRun(benchmark, model, options, weights=model == "fine-tune")

@@ -80,7 +80,8 @@ def load_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:
 
 def payload(state, config: dict) -> dict[str, Any]:
     """What a checkpoint of ``state`` (a :class:`rsbench.training.loop.TrainState`) holds."""
-    return {"model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+    return {"model": state.model.state_dict(), "weighting": state.weighting.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
             "scheduler": state.scheduler.state_dict(), "scaler": state.scaler.state_dict(),
             "epoch": state.epoch, "rng": rng_state(), "history": state.history,
             "model_spec": json.dumps(config.get("model_spec"), default=json_default),
@@ -90,6 +91,7 @@ def payload(state, config: dict) -> dict[str, Any]:
 def restore(state, saved: dict[str, Any]) -> None:
     """Put a loaded checkpoint back into ``state`` (weights, optimiser, epoch, RNG streams)."""
     state.model.load_state_dict(saved["model"])
+    state.weighting.load_state_dict(saved["weighting"])
     state.optimizer.load_state_dict(saved["optimizer"])
     state.scheduler.load_state_dict(saved["scheduler"])
     state.scaler.load_state_dict(saved["scaler"])

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
         "regression": {"loss": "mse", "metric": "regression"},
     },
     "task_options": {},              # per task name: overrides of its type's settings
+    "weighting": {"name": "equal"},  # task weighting (rsbench/training/weighting/) + options
     "batch_reader": None,            # dotted path: custom reader factory (see training/data.py)
     "prepare": None,                 # dotted path: custom on-device input preparation
     "transfer": None,                # {"from_benchmark": "msc", "init_branch": "merced"}

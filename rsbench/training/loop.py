@@ -4,7 +4,8 @@
 checkpoint restores), everything fixed for the run in :class:`Loop`. Each step draws one batch
 from each task group the epoch's plan names (:func:`rsbench.training.data.plan_epoch`: every
 group, or one), runs one forward call over them (one DDP forward per step), and hands the task
-losses to :func:`backward_step`, the one place that turns losses into gradients.
+losses to :func:`backward_step`, the one place that turns losses into gradients: the run's
+task weighting (``rsbench.training.weighting``) performs the backward pass.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: torch.amp.GradScaler
+    weighting: nn.Module  # a rsbench.training.weighting.Weighting (its state is checkpointed)
     history: list[dict] = field(default_factory=list)
     epoch: int = 0  # epochs finished
 
@@ -60,6 +62,7 @@ class Loop:
     ``plan(epoch)`` names the groups each step of the epoch draws from (and sets the samplers);
     ``progress_eval(epoch)`` returns the entries added to the epoch's record (empty when no
     evaluation is due); ``on_epoch_end(state, row)`` saves the checkpoint and history.
+    ``shared`` are the parameters the weighting treats as shared between tasks.
     """
 
     tasks: Sequence[str]
@@ -75,6 +78,7 @@ class Loop:
     amp: torch.dtype | None = None
     progress_eval: Callable[[int], dict] = lambda epoch: {}
     on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
+    shared: Sequence[nn.Parameter] = ()
 
 
 def auxiliary_loss(model: nn.Module, targets: Mapping[str, torch.Tensor]
@@ -86,18 +90,16 @@ def auxiliary_loss(model: nn.Module, targets: Mapping[str, torch.Tensor]
     return fn(targets) if callable(fn) else None
 
 
-def backward_step(model: nn.Module, task_losses: Mapping[str, torch.Tensor],
-                  scaler: torch.amp.GradScaler, extra: torch.Tensor | None = None
-                  ) -> torch.Tensor:
-    """Turn the task losses into (scaler-scaled) gradients; returns the combined loss.
+def backward_step(weighting: nn.Module, shared: Sequence[nn.Parameter],
+                  task_losses: Mapping[str, torch.Tensor], scaler: torch.amp.GradScaler,
+                  extra: torch.Tensor | None = None) -> torch.Tensor:
+    """Turn the task losses into (scaler-scaled) gradients; returns their plain sum (logged).
 
-    The model's ``combine_losses`` weights the tasks; ``extra`` is added unweighted.
+    The weighting combines the tasks (loss weights or per-task gradients of ``shared``) and
+    performs the backward pass; ``extra`` is added unweighted.
     """
-    total = model.combine_losses(dict(task_losses))
-    if extra is not None:
-        total = total + extra
-    scaler.scale(total).backward()
-    return total.detach()
+    weighting.backward(dict(task_losses), list(shared), scaler, extra)
+    return torch.stack([v.detach().float() for v in task_losses.values()]).sum()
 
 
 def epoch_batches(loaders: Sequence[Any], plan: Sequence[tuple[int, ...]]
@@ -146,7 +148,7 @@ def train(loop: Loop, state: TrainState) -> None:
             set_epoch(epoch)
         loop.step_module.train()
         keep_frozen_bn_eval(state.model)
-        # sums: combined loss, each task's loss, auxiliary loss
+        # sums: summed task losses, each task's loss, auxiliary loss
         sums = torch.zeros(len(loop.tasks) + 2, dtype=torch.float64, device=loop.device)
         counts = torch.zeros_like(sums)  # steps each entry of sums was added over
         samples, t0 = 0, time.perf_counter()
@@ -162,7 +164,8 @@ def train(loop: Loop, state: TrainState) -> None:
                            if t in outputs}
             extra = auxiliary_loss(state.model, targets)
             state.optimizer.zero_grad(set_to_none=True)
-            total = backward_step(state.model, task_losses, state.scaler, extra)
+            total = backward_step(state.weighting, loop.shared, task_losses, state.scaler,
+                                  extra)
             state.scaler.step(state.optimizer)
             state.scaler.update()
             zero = total.new_zeros((), dtype=torch.float64)
@@ -176,6 +179,9 @@ def train(loop: Loop, state: TrainState) -> None:
             torch.cuda.synchronize(loop.device)
         row = epoch_record(loop, epoch, sums, counts, samples, time.perf_counter() - t0)
         row["lr"] = state.optimizer.param_groups[0]["lr"]
+        # the weights used this epoch (mean over its steps), then the per-epoch update (DWA)
+        row.update({f"weight_{t}": w for t, w in state.weighting.weights().items()})
+        state.weighting.epoch_end({t: row[f"loss_{t}"] for t in loop.tasks})
         state.scheduler.step()
         row.update(loop.progress_eval(epoch))
         state.history.append(row)

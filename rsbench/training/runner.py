@@ -60,6 +60,7 @@ from rsbench.training.run_data import (
     task_infos,
 )
 from rsbench.training.run_folder import CONFIG_FILE, Logger, RunFolder, build_from_spec
+from rsbench.training.weighting import Weighting, build_weighting, choose_weighting
 
 __all__ = ["RunRequest", "Run", "run_benchmark", "task_infos", "in_channels", "sample_side",
            "count_parameters"]
@@ -83,14 +84,20 @@ class RunRequest:
     frozen: bool = False
 
 
-def count_parameters(model: nn.Module) -> dict[str, Any]:
-    """Total and trainable parameters, and the model's own breakdown (shared/task parts)."""
+def count_parameters(model: nn.Module, weighting: nn.Module | None = None) -> dict[str, Any]:
+    """Total and trainable parameters, and the model's own breakdown (shared/task parts), plus
+    the weighting's learned ones (``loss_weights``, e.g. uncertainty's) when it has any."""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     try:
         breakdown = {k: int(v) for k, v in model.parameter_breakdown().items()}
     except Exception:  # noqa: BLE001 - a model without a breakdown still reports its total
         breakdown = {"total": total}
+    extra = sum(p.numel() for p in weighting.parameters()) if weighting is not None else 0
+    if extra:
+        breakdown["loss_weights"] = int(extra)
+        breakdown["total"] = int(breakdown.get("total", total)) + int(extra)
+        total, trainable = total + extra, trainable + extra
     return {"total": int(total), "trainable": int(trainable), "breakdown": breakdown}
 
 
@@ -109,6 +116,7 @@ class Run:
         self.groups = _task_groups(self.data, self.tasks)
         self.types = {t: self.data.task(t)["type"] for t in self.tasks}
         self.infos = task_infos(self.data, self.tasks)
+        choose_weighting(self.cfg, req.model)  # the model's own default when the CLI chose none
         check_batching(self.cfg.get("batching") or "per-task")
         self.method = self._method_name()
         self.model_spec = self._model_spec(self.cfg)
@@ -203,6 +211,8 @@ class Run:
                                     dataset_sha256=data_sha)
         try:  # the benchmark's shipped settings with the same model: the reference
             shipped = load_benchmark(self.cfg["benchmark"])
+            # the method's name says its weighting (MODEL+WEIGHTING): its options may differ
+            choose_weighting(shipped, r.model, self.cfg["weighting"]["name"])
         except UsageError:  # a config that is not shipped: no reference
             shipped = self.cfg
         reference = results_settings(
@@ -235,6 +245,12 @@ class Run:
             freeze_shared(model)
         return model
 
+    def build_weighting(self) -> Weighting:
+        """The run's task weighting (config ``"weighting"``: name and options)."""
+        options = dict(self.cfg.get("weighting") or {"name": "equal"})
+        name = options.pop("name", "equal")
+        return build_weighting(name, self.tasks, self.types, **options).to(self.device)
+
     # main ------------------------------------------------------------------------------------
     def execute(self) -> dict:
         conf = self.resolved_config()
@@ -245,6 +261,8 @@ class Run:
         # built before the run folder is touched: a model that cannot be built (unknown name,
         # bad --weights, unusable --from run) leaves no stray folder
         model = self.build_model(resuming).to(self.device)
+        weighting = self.build_weighting()
+        shared = weighting.select_shared(model)  # e.g. GradNorm with no shared layer: refused
         with contextlib.ExitStack() as stack:
             state, error = None, None
             if self.dist.main:
@@ -260,7 +278,7 @@ class Run:
                 raise UsageError(error)
             if not self.dist.main and self.req.resume and self.folder.checkpoint.exists():
                 state = ckpt.load_checkpoint(self.folder.checkpoint)
-            return self._train_and_score(model, state, conf)
+            return self._train_and_score(model, weighting, shared, state, conf)
 
     def _already_finished(self) -> dict:
         """--resume on a finished run: nothing to do; its stored metrics."""
@@ -290,16 +308,21 @@ class Run:
         for key, sentence in (self.cfg.get("unstated") or {}).items():
             self.log(f"not stated by the paper: {key}: {sentence}")
 
-    def _train_and_score(self, model: nn.Module, saved: dict | None, conf: dict) -> dict:
+    def _train_and_score(self, model: nn.Module, weighting: Weighting, shared: list,
+                         saved: dict | None, conf: dict) -> dict:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        params = count_parameters(model)
+        params = count_parameters(model, weighting)
         epochs = int(self.cfg["epochs"])
-        optimizer = make_optimizer(self.cfg, [p for p in model.parameters() if p.requires_grad])
+        # the weighting's own parameters (uncertainty's log variances) train with the model's
+        optimizer = make_optimizer(self.cfg, [p for p in model.parameters() if p.requires_grad]
+                                   + list(weighting.parameters()))
         state = TrainState(model, optimizer, make_scheduler(self.cfg, optimizer, epochs),
-                           make_scaler(self.device, self.amp))
+                           make_scaler(self.device, self.amp), weighting)
         if saved is not None:
             ckpt.restore(state, saved)
+        else:
+            weighting.reseed(self.req.seed)
         if self.dist.main:
             self.folder.write_config(conf)
             self.log = self.folder.logger(echo=True)
@@ -339,7 +362,7 @@ class Run:
 
         train(Loop(self.tasks, step_module, loaders, plan, prep,
                    self._losses(), epochs, self.req.seed, self.device, self.dist, self.amp,
-                   progress_eval, on_epoch_end), state)
+                   progress_eval, on_epoch_end, shared), state)
 
         results = self.evaluate(model, prep, self.cfg["test_split"], plot_dir=self.dir,
                                 title=f"{self.method} on {{task}} ({self.cfg['benchmark']}, "

@@ -25,9 +25,10 @@ from rsbench.training.run_folder import RunFolder, add_task, model_spec_of, rebu
 
 def freeze_shared(model: nn.Module) -> None:
     """Fix the shared branch (feature extractor): no gradients, BatchNorm statistics frozen."""
-    if not hasattr(model, "shared_parameters"):
+    params = getattr(model, "feature_parameters", None) or getattr(model, "shared_parameters", None)
+    if params is None:
         raise UsageError(f"model {type(model).__name__} has no shared branch to freeze")
-    for p in model.shared_parameters():
+    for p in params():
         p.requires_grad_(False)
     keep_frozen_bn_eval(model)
 

@@ -1,0 +1,223 @@
+"""The weighting contract and its two families: loss weightings and gradient combiners.
+
+A weighting receives the task losses of one step and performs the backward pass itself, so a
+method that works on per-task gradients (PCGrad, CAGrad, MGDA) fits the same loop as one that
+scales losses (equal, uncertainty, DWA, RLW, GradNorm), as LibMTL separates them from models.
+
+AMP: every backward starts from ``scaler.scale(loss)``. Loss weightings scale one sum; the
+gradient combiners combine scaled per-task gradients. Each combiner here is positively
+homogeneous of degree 1 in the gradients (scaling all of them by S scales the result by S), so
+``scaler.step`` unscaling the written ``.grad`` gives the combination of unscaled gradients,
+and an overflow (inf/NaN in any task's gradient) stays non-finite and makes the scaler skip.
+
+DDP: see each method's docstring for what is reduced across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+WEIGHTINGS: dict[str, type[Weighting]] = {}
+
+
+def register_weighting(name: str):
+    """Class decorator: make the weighting available as ``name`` (CLI ``--weighting NAME``)."""
+    def wrap(cls: type[Weighting]) -> type[Weighting]:
+        cls.name = name
+        WEIGHTINGS[name] = cls
+        return cls
+    return wrap
+
+
+def world_size() -> int:
+    """Processes in the default group (1 outside torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def all_reduce_mean_(t: torch.Tensor) -> torch.Tensor:
+    """Average ``t`` over processes in place (via the CPU for gloo with a GPU tensor)."""
+    world = world_size()
+    if world > 1:
+        if t.device.type == "cpu" or dist.get_backend() == "nccl":
+            dist.all_reduce(t)
+        else:
+            c = t.cpu()
+            dist.all_reduce(c)
+            t.copy_(c)
+        t.div_(world)
+    return t
+
+
+class Weighting(nn.Module):
+    """Base class. Subclasses implement :meth:`backward`; its parameters (if any) are trained by
+    the runner's optimiser and its ``state_dict`` goes in the checkpoint."""
+
+    name = ""
+
+    def __init__(self, task_names: Sequence[str], task_types: Mapping[str, str]):
+        super().__init__()
+        self.task_names = list(task_names)
+        self.task_types = {n: task_types[n] for n in self.task_names}
+        # per-epoch mean of the weights used at each step (history.csv ``weight_<task>``)
+        self.register_buffer("_weight_sum", torch.zeros(len(self.task_names),
+                                                        dtype=torch.float64))
+        self.register_buffer("_weight_steps", torch.zeros((), dtype=torch.int64))
+
+    def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[nn.Parameter],
+                 scaler: torch.amp.GradScaler, extra: torch.Tensor | None = None) -> None:
+        """Backward pass of one step: leave (scaler-scaled) gradients in every ``.grad``.
+
+        ``extra`` is an auxiliary loss (e.g. a policy-gradient term) added unweighted."""
+        raise NotImplementedError
+
+    def select_shared(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters this method treats as shared: the model's ``shared_parameters()``."""
+        fn = getattr(model, "shared_parameters", None)
+        return [p for p in (fn() if fn else []) if p.requires_grad]
+
+    def reseed(self, seed: int) -> None:
+        """Seed the method's own random generator (a fresh run only; resume restores it)."""
+
+    def weights(self) -> dict[str, float]:
+        """Mean weight of each task over the steps since the last :meth:`epoch_end` ({} for a
+        method that has no per-task weights)."""
+        if int(self._weight_steps) == 0:
+            return {}
+        mean = (self._weight_sum / self._weight_steps).tolist()
+        return dict(zip(self.task_names, mean))
+
+    def epoch_end(self, mean_losses: Mapping[str, float]) -> None:
+        """Called once per epoch with the epoch's mean task losses (after :meth:`weights`)."""
+        self._weight_sum.zero_()
+        self._weight_steps.zero_()
+
+    def _record(self, w: torch.Tensor) -> None:
+        self._weight_sum += w.detach().to(self._weight_sum)
+        self._weight_steps += 1
+
+    def _stack(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The task losses in ``task_names`` order as one float32 vector."""
+        missing = [n for n in self.task_names if n not in losses]
+        if missing:
+            raise ValueError(f"no loss for task(s) {', '.join(missing)} this step")
+        return torch.stack([losses[n].float() for n in self.task_names])
+
+
+class LossWeighting(Weighting):
+    """A method that only scales the losses: one backward of ``Σ_t w_t L_t (+ extra)``.
+
+    DDP: the network's gradients are averaged by DDP's reducer in that backward; the method's own
+    parameters (not inside the DDP module) have their gradients averaged here explicitly."""
+
+    def combine(self, losses: torch.Tensor) -> torch.Tensor:
+        """Total loss from the (T,) task losses; subclasses record their weights."""
+        raise NotImplementedError
+
+    def backward(self, losses, shared_params, scaler, extra=None) -> None:
+        total = self.combine(self._stack(losses))
+        if extra is not None:
+            total = total + extra.float()
+        scaler.scale(total).backward()
+        if world_size() > 1:
+            for p in self.parameters():
+                if p.grad is not None:
+                    all_reduce_mean_(p.grad)
+
+
+class GradientWeighting(Weighting):
+    """A method that combines per-task gradients of the shared parameters.
+
+    Each task's scaled loss is differentiated separately; :meth:`combine` turns the (T, D)
+    matrix of flattened shared gradients into one D vector, written to the shared ``.grad``.
+    Task-specific parameters get the sum of their tasks' gradients (their own task's, for a
+    parameter only one task reaches); ``extra``'s gradient is added unchanged everywhere.
+
+    Single process: T (+1 for ``extra``) backward passes, the shared gradients read and cleared
+    after each one (LibMTL's ``backward`` mode). DDP: per-task gradients taken with
+    ``torch.autograd.grad`` bypass DDP's reducer, so each task's shared gradient is averaged over
+    processes explicitly (``all_reduce``) before combining, which makes the combination that of
+    the global batch and identical on every process; one more backward of ``Σ_t L_t + extra``
+    through DDP gives the task-specific gradients, averaged by DDP's reducer."""
+
+    def combine(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward(self, losses, shared_params, scaler, extra=None) -> None:
+        L = self._stack(losses)
+        scaled = [scaler.scale(losses[n].float()) for n in self.task_names]
+        shared = [p for p in shared_params if p.requires_grad]
+        if not shared:  # nothing shared (e.g. single-task): every task only reaches its own
+            total = sum(scaled) + (scaler.scale(extra.float()) if extra is not None else 0)
+            total.backward()
+            return
+        if world_size() > 1:
+            grads, used = _autograd_grads(scaled, shared)
+            all_reduce_mean_(grads)
+            g_extra = None
+            if extra is not None:
+                g_extra, used_x = _autograd_grads([scaler.scale(extra.float())], shared)
+                all_reduce_mean_(g_extra)
+                used |= used_x
+            total = sum(scaled) + (scaler.scale(extra.float()) if extra is not None else 0)
+            total.backward()  # DDP's reducer: task-specific gradients averaged
+        else:
+            grads, used = _backward_grads(scaled, shared)
+            g_extra = None
+            if extra is not None:
+                g_extra, used_x = _backward_grads([scaler.scale(extra.float())], shared)
+                used |= used_x
+        combined = self.combine(grads, L.detach())
+        if g_extra is not None:
+            combined = combined + g_extra[0]
+        _write_grads(shared, combined, used)
+
+
+def _flat(grads: Sequence[torch.Tensor | None], params: Sequence[nn.Parameter]) -> torch.Tensor:
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                      for g, p in zip(grads, params)])
+
+
+def _autograd_grads(losses: Sequence[torch.Tensor], params: Sequence[nn.Parameter]
+                    ) -> tuple[torch.Tensor, set[int]]:
+    """(T, D) gradients of each loss w.r.t. ``params`` without touching ``.grad``."""
+    rows, used = [], set()
+    for loss in losses:
+        g = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        used |= {i for i, x in enumerate(g) if x is not None}
+        rows.append(_flat(g, params))
+    return torch.stack(rows), used
+
+
+def _backward_grads(losses: Sequence[torch.Tensor], params: Sequence[nn.Parameter]
+                    ) -> tuple[torch.Tensor, set[int]]:
+    """(T, D) gradients of each loss w.r.t. ``params``, by ``backward`` (other parameters keep
+    accumulating theirs); the shared ``.grad`` are cleared after each."""
+    rows, used = [], set()
+    for p in params:
+        p.grad = None
+    for loss in losses:
+        loss.backward(retain_graph=True)
+        g = [p.grad for p in params]
+        used |= {i for i, x in enumerate(g) if x is not None}
+        rows.append(_flat(g, params))
+        for p in params:
+            p.grad = None
+    return torch.stack(rows), used
+
+
+def _write_grads(params: Sequence[nn.Parameter], flat: torch.Tensor, used: set[int]) -> None:
+    """Unflatten ``flat`` into the ``.grad`` of ``params`` (None for parameters no task used)."""
+    offset = 0
+    for i, p in enumerate(params):
+        n = p.numel()
+        if i in used:
+            p.grad = flat[offset:offset + n].view_as(p).to(p.dtype).clone()
+        else:
+            p.grad = None
+        offset += n

@@ -1,0 +1,16 @@
+"""``equal``: the plain sum of the task losses (the MTLN paper's eq. 5)."""
+
+from __future__ import annotations
+
+import torch
+
+from rsbench.training.weighting.base import LossWeighting, register_weighting
+
+
+@register_weighting("equal")
+class Equal(LossWeighting):
+    """Σ_t L_t: every weight 1. DDP: nothing beyond DDP's own gradient averaging."""
+
+    def combine(self, losses: torch.Tensor) -> torch.Tensor:
+        self._record(torch.ones_like(losses))
+        return losses.sum()
