@@ -98,7 +98,7 @@ def test_pixel_reader_keeps_training_windows_whole_and_owned_pixels_of_test_wind
 
 def _tiny_run(bench: str, model: str, taiga: str, out: Path, **options) -> dict:
     cfg = load_benchmark(bench, {"epochs": 1, "batch_size": 16})
-    cfg["model_options"].update(options)
+    cfg.setdefault("model_options", {}).update(options)
     return run_benchmark(cfg, RunRequest(model=model, data=taiga, seed=0, out=str(out),
                                          device="cpu", workers=0, max_train_batches=2))
 
