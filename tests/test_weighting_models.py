@@ -30,7 +30,7 @@ HSI_TINY = {
     "deeplabv3plus": {"backbone": "resnet18"}, "mottus-3dcnn": {"planes": 2},
     "pham-cnn": {"planes": 2},
 }
-SCENE_MODELS = ["mtln", "single-task", "shared-specific", "baseline-attention", "cross-stitch",
+SCENE_MODELS = ["mtln", "den", "single-task", "shared-specific", "baseline-attention", "cross-stitch",
                 "uncertainty"]  # fine-tune is single-task's network from ImageNet weights
 NOTHING_SHARED = {"single-task", "baseline-attention", "hsi-single-task"}
 
