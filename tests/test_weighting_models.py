@@ -29,6 +29,10 @@ HSI_TINY = {
     "segnet": {"width": 4, "stages": 3}, "res-unet": {"width": 4, "depth": 3},
     "deeplabv3plus": {"backbone": "resnet18"}, "mottus-3dcnn": {"planes": 2},
     "pham-cnn": {"planes": 2},
+    "mstnet": {"dim": 16, "depth": 2, "heads": 2, "decoder": 8, "patch": 9},
+    "gsc-vit": {"dims": [16, 8, 8], "groups": 4},
+    "spectraldiff": {"channels": [4, 8, 16], "dim": 8, "heads": 2, "dim_head": 4,
+                     "patch_size": 5, "diffusion_epochs": 0},
 }
 SCENE_MODELS = ["mtln", "den", "single-task", "shared-specific", "baseline-attention", "cross-stitch",
                 "uncertainty"]  # fine-tune is single-task's network from ImageNet weights
@@ -43,8 +47,8 @@ def test_the_matrix_covers_every_registered_model() -> None:
 def _model_and_batch(name: str, tasks):
     torch.manual_seed(0)
     if name in HSI_TINY:
-        model = build_model(name, tasks, in_channels=4, **HSI_TINY[name])
-        x = torch.randn(2, 4, 9, 9)
+        model = build_model(name, tasks, in_channels=8, **HSI_TINY[name])
+        x = torch.randn(2, 8, 9, 9)
     else:
         model = build_model(name, tasks, **SCENE_TINY)
         x = torch.randn(2, 3, 32, 32)
