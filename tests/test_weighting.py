@@ -116,7 +116,8 @@ def test_uncertainty_weighting_formula() -> None:
         u.log_vars.copy_(torch.tensor([0.5, -1.0]))
     lc, lr = torch.tensor(2.0), torch.tensor(3.0)
     expected = (math.exp(-0.5) * 2.0 + 0.25) + (0.5 * math.exp(1.0) * 3.0 - 0.5)
-    assert u.combine(torch.stack([lc, lr])).item() == pytest.approx(expected, rel=1e-6)
+    both = torch.tensor([True, True])
+    assert u.combine(torch.stack([lc, lr]), both).item() == pytest.approx(expected, rel=1e-6)
     # the optimum of e^-s L + s/2 is s = log(2L): gradient zero there
     with torch.no_grad():
         u.log_vars.copy_(torch.tensor([math.log(2 * 2.0), math.log(3.0)]))
@@ -230,3 +231,19 @@ def test_every_weighting_runs_under_bf16_autocast_with_an_extra_loss(name) -> No
     w.backward(losses, list(shared.parameters()), _off(), extra=extra_param ** 2)
     assert extra_param.grad.item() == pytest.approx(4.0)  # the extra loss, unweighted
     assert all(torch.isfinite(p.grad).all() for p in shared.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTINGS))
+def test_a_step_with_one_task_group_touches_only_that_task(name) -> None:
+    """Per-task batching draws one task group per step: the other task has no loss."""
+    shared, heads, x, targets = _toy()
+    w = build_weighting(name, ["big", "small"], {"big": "regression", "small": "regression"})
+    z = torch.relu(shared(x))
+    losses = {"small": F.mse_loss(heads["small"](z).squeeze(1), targets["small"])}
+    w.backward(losses, list(shared.parameters()), _off())
+    assert heads["big"].weight.grad is None
+    assert heads["small"].weight.grad is not None
+    assert all(torch.isfinite(p.grad).all() for p in shared.parameters())
+    assert "big" not in w.weights()
+    if name == "uncertainty":
+        assert w.log_vars.grad[0] == 0  # the absent task's regulariser is not added

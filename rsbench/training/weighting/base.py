@@ -67,7 +67,9 @@ class Weighting(nn.Module):
         # per-epoch mean of the weights used at each step (history.csv ``weight_<task>``)
         self.register_buffer("_weight_sum", torch.zeros(len(self.task_names),
                                                         dtype=torch.float64))
-        self.register_buffer("_weight_steps", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("_weight_steps", torch.zeros(len(self.task_names),
+                                                          dtype=torch.int64))
+        self._present = torch.arange(len(self.task_names))  # tasks with a loss this step
 
     def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[nn.Parameter],
                  scaler: torch.amp.GradScaler, extra: torch.Tensor | None = None) -> None:
@@ -87,10 +89,8 @@ class Weighting(nn.Module):
     def weights(self) -> dict[str, float]:
         """Mean weight of each task over the steps since the last :meth:`epoch_end` ({} for a
         method that has no per-task weights)."""
-        if int(self._weight_steps) == 0:
-            return {}
-        mean = (self._weight_sum / self._weight_steps).tolist()
-        return dict(zip(self.task_names, mean))
+        return {n: float(s / c) for n, s, c in zip(self.task_names, self._weight_sum,
+                                                   self._weight_steps) if int(c) > 0}
 
     def epoch_end(self, mean_losses: Mapping[str, float]) -> None:
         """Called once per epoch with the epoch's mean task losses (after :meth:`weights`)."""
@@ -98,15 +98,24 @@ class Weighting(nn.Module):
         self._weight_steps.zero_()
 
     def _record(self, w: torch.Tensor) -> None:
-        self._weight_sum += w.detach().to(self._weight_sum)
-        self._weight_steps += 1
+        """Add this step's weights: one per task, or one per present task (``_present``)."""
+        idx = self._present if w.numel() != len(self.task_names) else \
+            torch.arange(len(self.task_names))
+        self._weight_sum[idx] += w.detach().to(self._weight_sum)
+        self._weight_steps[idx] += 1
 
-    def _stack(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The task losses in ``task_names`` order as one float32 vector."""
-        missing = [n for n in self.task_names if n not in losses]
-        if missing:
-            raise ValueError(f"no loss for task(s) {', '.join(missing)} this step")
-        return torch.stack([losses[n].float() for n in self.task_names])
+    def _stack(self, losses: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The task losses in ``task_names`` order (0 for a task without a loss this step, as
+        when a step draws one task group) and the mask of tasks that have one."""
+        present = [n in losses for n in self.task_names]
+        if not any(present):
+            raise ValueError("no task loss this step")
+        ref = next(iter(losses.values()))
+        L = torch.stack([losses[n].float() if n in losses else ref.new_zeros((), dtype=torch.float32)
+                         for n in self.task_names])
+        mask = torch.tensor(present, device=L.device)
+        self._present = mask.nonzero().flatten().cpu()
+        return L, mask
 
 
 class LossWeighting(Weighting):
@@ -115,12 +124,13 @@ class LossWeighting(Weighting):
     DDP: the network's gradients are averaged by DDP's reducer in that backward; the method's own
     parameters (not inside the DDP module) have their gradients averaged here explicitly."""
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
-        """Total loss from the (T,) task losses; subclasses record their weights."""
+    def combine(self, losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Total loss from the (T,) task losses (``mask``: tasks that have a loss this step);
+        subclasses record their weights."""
         raise NotImplementedError
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
-        total = self.combine(self._stack(losses))
+        total = self.combine(*self._stack(losses))
         if extra is not None:
             total = total + extra.float()
         scaler.scale(total).backward()
@@ -146,11 +156,13 @@ class GradientWeighting(Weighting):
     through DDP gives the task-specific gradients, averaged by DDP's reducer."""
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """(P, D) gradients and (P,) losses of the tasks present this step -> (D,) update."""
         raise NotImplementedError
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
-        L = self._stack(losses)
-        scaled = [scaler.scale(losses[n].float()) for n in self.task_names]
+        L, mask = self._stack(losses)
+        L = L[mask]
+        scaled = [scaler.scale(losses[n].float()) for n in self.task_names if n in losses]
         shared = [p for p in shared_params if p.requires_grad]
         if not shared:  # nothing shared (e.g. single-task): every task only reaches its own
             total = sum(scaled) + (scaler.scale(extra.float()) if extra is not None else 0)

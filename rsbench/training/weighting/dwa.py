@@ -26,13 +26,14 @@ class DWA(LossWeighting):
         self.register_buffer("history", torch.full((2, t), math.nan, dtype=torch.float64))
         self.register_buffer("w", torch.ones(t))
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
-        self._record(self.w)
+    def combine(self, losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self._record(self.w[mask])
         return (self.w * losses).sum()
 
     def epoch_end(self, mean_losses) -> None:
         super().epoch_end(mean_losses)
-        now = torch.tensor([float(mean_losses[n]) for n in self.task_names], dtype=torch.float64)
+        now = torch.tensor([float(mean_losses.get(n, math.nan)) for n in self.task_names],
+                           dtype=torch.float64)
         self.history[0] = self.history[1].clone()
         self.history[1] = now.to(self.history)
         if torch.isnan(self.history).any():

@@ -11,6 +11,6 @@ from rsbench.training.weighting.base import LossWeighting, register_weighting
 class Equal(LossWeighting):
     """Σ_t L_t: every weight 1. DDP: nothing beyond DDP's own gradient averaging."""
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
-        self._record(torch.ones_like(losses))
-        return losses.sum()
+    def combine(self, losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self._record(torch.ones(int(mask.sum())))
+        return losses.sum()  # a task without a loss this step adds 0

@@ -51,18 +51,21 @@ class GradNorm(LossWeighting):
                              "its tasks, so GradNorm does not apply; choose another --weighting")
         return params
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
-        self._record(self.w)
+    def combine(self, losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self._record(self.w[mask])
         return (self.w * losses).sum()
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
-        L = self._stack(losses)
+        L, mask = self._stack(losses)
         shared = [p for p in shared_params if p.requires_grad]
         if shared and L.requires_grad:
-            self._update(L, shared, scaler)
+            self._update(L, mask.nonzero().flatten(), shared, scaler)
         super().backward(losses, shared_params, scaler, extra)
 
-    def _update(self, L: torch.Tensor, shared: list[nn.Parameter], scaler) -> None:
+    def _update(self, L_all: torch.Tensor, idx: torch.Tensor, shared: list[nn.Parameter],
+                scaler) -> None:
+        """One Adam step on the weights of the tasks ``idx`` that have a loss this step."""
+        L = L_all[idx]
         if self._param.device != self.w.device:
             self._move_param()
         scale = float(scaler.get_scale()) if scaler.is_enabled() else 1.0
@@ -81,11 +84,11 @@ class GradNorm(LossWeighting):
             return  # an AMP overflow step: the scaler skips it, the weights stay
         with torch.no_grad():
             self._param.copy_(self.w)
-            first = torch.isnan(self.initial)
+            first = torch.isnan(self.initial[idx])
             if first.any():
-                self.initial[first] = lt[first].clamp_min(1e-12)
-        gnorm = self._param * norms_t  # G_t = w_t ||∇_W L_t||
-        ratio = lt / self.initial
+                self.initial[idx[first]] = lt[first].clamp_min(1e-12)
+        gnorm = self._param[idx] * norms_t  # G_t = w_t ||∇_W L_t||
+        ratio = lt / self.initial[idx]
         target = (gnorm.mean() * (ratio / ratio.mean()).pow(self.alpha)).detach()
         self._opt.zero_grad(set_to_none=True)
         (self._param.grad,) = torch.autograd.grad((gnorm - target).abs().sum(), [self._param])

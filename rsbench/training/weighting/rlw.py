@@ -24,10 +24,12 @@ class RLW(LossWeighting):
     def reseed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
+    def combine(self, losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lam = torch.randn(len(self.task_names), generator=self.generator)
-        w = torch.softmax(lam, dim=0).to(losses.device)
-        self._record(w)
+        # softmax over the tasks that have a loss this step (all of them, unless a step draws
+        # one task group)
+        w = torch.softmax(lam.masked_fill(~mask.cpu(), float("-inf")), dim=0).to(losses.device)
+        self._record(w[mask.cpu()])
         return (w * losses).sum()
 
     def get_extra_state(self) -> dict:

@@ -24,8 +24,8 @@ class Uncertainty(LossWeighting):
         self.register_buffer("scale", torch.tensor(
             [0.5 if self.task_types[n] == "regression" else 1.0 for n in self.task_names]))
 
-    def combine(self, losses: torch.Tensor) -> torch.Tensor:
+    def combine(self, losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         s = self.log_vars.float()
         w = self.scale * torch.exp(-s)
-        self._record(w)
-        return (w * losses).sum() + 0.5 * s.sum()
+        self._record(w[mask])
+        return ((w * losses + 0.5 * s) * mask).sum()  # only the tasks with a loss this step
