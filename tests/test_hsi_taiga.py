@@ -136,7 +136,7 @@ def test_cli_hsi_mtl_with_cagrad(taiga: str, tmp_path) -> None:
                "--workers", "0", "--weighting", "cagrad", "--set", "model_options.width=4",
                "--out", str(tmp_path)])
     assert rc == 0
-    run = tmp_path / "taiga" / "hsi-mtl+cagrad" / "0"
+    (run,) = (tmp_path / "taiga" / "hsi-mtl+cagrad").glob("*/0")
     assert json.loads((run / "metrics.json").read_text())["complete"]
     header = (run / "history.csv").read_text().splitlines()[0].split(",")
     assert "weight_soil_class" in header and "weight_mean_height" in header
