@@ -98,6 +98,10 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.option("--gradnorm-alpha", type=click.FloatRange(min=0), default=None,
               help="GradNorm's restoring-force strength alpha (default 1.5); names the method "
               "MODEL+gradnormALPHA.")
+@click.option("--tensorboard", is_flag=True,
+              help="Also log losses (per step and epoch), task weights, learning rate and test "
+                   "metrics to RUN/tensorboard/ (needs the optional extra: pip install "
+                   "'rsbench[tensorboard]'); view with `tensorboard --logdir runs`.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override any benchmark setting (repeatable): a dotted key of the config "
                    "(rsbench/configs/BENCHMARK.json, copied to each run's config.json), a JSON "
@@ -110,7 +114,7 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         amp: bool | None, workers: int | None, out: str, resume: bool,
         max_train_batches: int | None, weights: str | None, from_run: str | None,
         frozen: bool, weighting: str | None, gradnorm_alpha: float | None,
-        settings: tuple[str, ...]) -> None:
+        tensorboard: bool, settings: tuple[str, ...]) -> None:
     """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
     transfer-eurosat, taiga, taiga-cs, taiga-focal-nw, taiga-centre), writing
     OUT/BENCHMARK/METHOD/FINGERPRINT/SEED/ with config.json, history.csv,
@@ -156,7 +160,8 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
     for seed in seeds:
         req = RunRequest(model=model, data=data, seed=seed, out=out, device=device, amp=amp,
                          workers=workers, resume=resume, max_train_batches=max_train_batches,
-                         weights=weights, from_run=from_run, frozen=frozen)
+                         weights=weights, from_run=from_run, frozen=frozen,
+                         tensorboard=tensorboard)
         metrics = run_benchmark(cfg, req)
         if int(os.environ.get("RANK", "0")) == 0:
             parts = []

@@ -79,6 +79,8 @@ class Loop:
     progress_eval: Callable[[int], dict] = lambda epoch: {}
     on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
     shared: Sequence[nn.Parameter] = ()
+    on_step: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None  # e.g. TensorBoard
+    on_step: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None  # e.g. TensorBoard
 
 
 def auxiliary_loss(model: nn.Module, targets: Mapping[str, torch.Tensor]
@@ -155,7 +157,7 @@ def train(loop: Loop, state: TrainState) -> None:
         steps = epoch_batches(loop.loaders, plan)
         if loop.dist.main:
             steps = progress(steps, total=len(plan), desc=f"epoch {epoch + 1}/{loop.epochs}")
-        for group_ids, batches in steps:
+        for i, (group_ids, batches) in enumerate(steps):
             xs, targets = prepare_step(batches, loop.prep, gen)
             samples += sum(x.shape[0] for x in xs)
             with autocast(loop.device, loop.amp):
@@ -168,6 +170,8 @@ def train(loop: Loop, state: TrainState) -> None:
                                   extra)
             state.scaler.step(state.optimizer)
             state.scaler.update()
+            if loop.on_step is not None:
+                loop.on_step(epoch * len(plan) + i, task_losses)
             zero = total.new_zeros((), dtype=torch.float64)
             sums += torch.stack([total.double()]
                                 + [task_losses[t].detach().double() if t in task_losses

@@ -36,6 +36,7 @@ from rsbench.locking import folder_lock
 from rsbench.progress import is_quiet
 from rsbench.training import checkpoint as ckpt
 from rsbench.training.config import load_benchmark, task_settings
+from rsbench.training.curves import write_curves
 from rsbench.training.data import (
     EpochBatches,
     check_batching,
@@ -60,6 +61,7 @@ from rsbench.training.run_data import (
     task_infos,
 )
 from rsbench.training.run_folder import CONFIG_FILE, Logger, RunFolder, build_from_spec
+from rsbench.training.tensorboard import TensorBoardLog, summary_writer_class
 from rsbench.training.weighting import Weighting, build_weighting, choose_weighting
 
 __all__ = ["RunRequest", "Run", "run_benchmark", "task_infos", "in_channels", "sample_side",
@@ -82,6 +84,7 @@ class RunRequest:
     weights: str | None = None
     from_run: str | None = None
     frozen: bool = False
+    tensorboard: bool = False  # also log scalars to RUN/tensorboard/ (optional extra)
 
 
 def count_parameters(model: nn.Module, weighting: nn.Module | None = None) -> dict[str, Any]:
@@ -116,6 +119,8 @@ class Run:
         self.groups = _task_groups(self.data, self.tasks)
         self.types = {t: self.data.task(t)["type"] for t in self.tasks}
         self.infos = task_infos(self.data, self.tasks)
+        if req.tensorboard:
+            summary_writer_class()  # not installed: one line saying how, before anything runs
         choose_weighting(self.cfg, req.model)  # the model's own default when the CLI chose none
         check_batching(self.cfg.get("batching") or "per-task")
         self.method = self._method_name()
@@ -343,6 +348,8 @@ class Run:
                               seed=self.req.seed, epoch=epoch,
                               max_steps=self.req.max_train_batches)
         eval_every = int(self.cfg.get("eval_every") or 0)
+        tb = (TensorBoardLog(self.dir / "tensorboard")
+              if self.req.tensorboard and self.dist.main else None)
 
         split = self.progress_split()
 
@@ -356,19 +363,27 @@ class Run:
             if self.dist.main:
                 ckpt.save_checkpoint(self.folder.checkpoint, ckpt.payload(st, conf))
                 self.folder.write_history(st.history)
+                if tb is not None:
+                    tb.epoch(row, self.tasks)
                 self.log(f"epoch {st.epoch}/{epochs}: loss {row['loss']:.4f} "
                          f"({row['seconds']:.1f} s, {row['samples_per_s']:.1f} samples/s)")
             barrier(self.dist)
 
         train(Loop(self.tasks, step_module, loaders, plan, prep,
                    self._losses(), epochs, self.req.seed, self.device, self.dist, self.amp,
-                   progress_eval, on_epoch_end, shared), state)
+                   progress_eval, on_epoch_end, shared,
+                   on_step=(lambda step, losses: tb.step(step, losses)) if tb else None), state)
 
         results = self.evaluate(model, prep, self.cfg["test_split"], plot_dir=self.dir,
                                 title=f"{self.method} on {{task}} ({self.cfg['benchmark']}, "
                                       f"seed {self.req.seed})")
         metrics = self._final_metrics(results, params, state.history, epochs)
         if self.dist.main:
+            write_curves(state.history, self.tasks, self.dir / "curves.png", results,
+                         title=f"{self.method} on {self.cfg['benchmark']}, seed {self.req.seed}")
+            if tb is not None:
+                tb.final(results, epochs)
+                tb.close()
             self.folder.write_metrics(metrics)
             summary = ", ".join(f"{t} {m.get('oa', m.get('miou', m.get('rmse', 0))):.4f}"
                                 for t, m in results.items())
