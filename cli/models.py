@@ -32,15 +32,15 @@ def list_models() -> None:
     Example:
       rsbench models list
     """
-    import importlib
+    import sys
 
-    from rsbench.models import MODELS
+    from rsbench.models import model_factories
 
-    width = max(len(n) for n in MODELS)
-    for name in sorted(MODELS):
-        module, attr = MODELS[name].split(":")
-        mod = importlib.import_module(module)
-        doc = (getattr(mod, attr).__doc__ or mod.__doc__ or "").strip()
+    factories = model_factories()
+    width = max(len(n) for n in factories)
+    for name in sorted(factories):
+        factory = factories[name]
+        doc = (factory.__doc__ or sys.modules[factory.__module__].__doc__ or "").strip()
         click.echo(f"{name:<{width}}  {doc.splitlines()[0] if doc else ''}")
 
 

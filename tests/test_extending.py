@@ -63,13 +63,14 @@ def test_readme_scene_source_is_synthesised_read_and_built(readme_source, tmp_pa
     assert ds.tasks["myscenes"]["classes"] == ["field", "town"]
 
 
-def test_readme_model_builds_through_the_registry(monkeypatch) -> None:
+def test_readme_model_builds_through_the_registry() -> None:
     from rsbench.errors import UsageError
-    from rsbench.models import MODELS, available_models, build_model
+    from rsbench.models import available_models, build_model
     from rsbench.models.base import TaskInfo
+    from rsbench.models.registry import _FACTORIES
 
-    load("readme_tiny_shared", readme_blocks()[1])
-    monkeypatch.setitem(MODELS, "tiny-shared", "readme_tiny_shared:build")
+    assert "tiny-shared" not in available_models()
+    load("readme_tiny_shared", readme_blocks()[1])  # its decorator registers it
     assert "tiny-shared" in available_models()
     tasks = [TaskInfo("a", "classification", 3), TaskInfo("b", "classification", 5)]
     model = build_model("tiny-shared", tasks, width=4)
@@ -77,6 +78,7 @@ def test_readme_model_builds_through_the_registry(monkeypatch) -> None:
     assert out["a"].shape == (2, 3) and out["b"].shape == (2, 5)
     with pytest.raises(UsageError, match="takes no option 'depth'"):
         build_model("tiny-shared", tasks, depth=2)
+    _FACTORIES.pop("tiny-shared")
     sys.modules.pop("readme_tiny_shared", None)
 
 

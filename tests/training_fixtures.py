@@ -116,9 +116,10 @@ def tiny_model(tasks, **options) -> TinyMultiTask:
 
 def register() -> None:
     """Make ``--model tiny`` available (tests only)."""
-    from rsbench.models import MODELS
+    from rsbench.models import model_factories, register_model
 
-    MODELS.setdefault("tiny", "training_fixtures:tiny_model")
+    if "tiny" not in model_factories():
+        register_model("tiny")(tiny_model)
 
 
 def index_of(path: Path) -> pd.DataFrame:

@@ -1,56 +1,33 @@
-"""Models, registered by name. Add a model: one file in this folder plus one line in MODELS.
+"""Models, registered by name. Add a model: one file in this folder whose factory carries
+``@register_model("name")`` (``rsbench/models/registry.py``); nothing else to edit.
 
-``MODELS`` maps a registered name to ``"module:factory"``; the factory is called as
-``factory(tasks: list[TaskInfo], **options)`` and returns a ``MultiTaskModel``.
+A factory is called as ``factory(tasks: list[TaskInfo], **options)`` and returns a
+``MultiTaskModel``. Every module of this package is imported on the registry's first use.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rsbench.errors import UsageError
+from rsbench.models.registry import model_factories, register_model
 
-MODELS: dict[str, str] = {
-    "hsi-mtl": "rsbench.models.hsi_mtl:build",
-    "hsi-mtl-baseline": "rsbench.models.hsi_mtl:build_baseline",
-    "hsi-mtl-r": "rsbench.models.hsi_mtl:build_r",
-    "hsi-mtl-rd": "rsbench.models.hsi_mtl:build_rd",
-    "hsi-mtl-rda": "rsbench.models.hsi_mtl:build_rda",
-    "hsi-mtl-dac": "rsbench.models.hsi_mtl:build_dac",
-    "hsi-single-task": "rsbench.models.hsi_single_task:build",
-    "unet": "rsbench.models.hsi_unet:build",
-    "segnet": "rsbench.models.hsi_segnet:build",
-    "res-unet": "rsbench.models.hsi_resunet:build",
-    "deeplabv3plus": "rsbench.models.hsi_deeplabv3plus:build",
-    "mottus-3dcnn": "rsbench.models.mottus_3dcnn:build",
-    "pham-cnn": "rsbench.models.pham_cnn:build",
-    "gsc-vit": "rsbench.models.gsc_vit:build",
-    "mstnet": "rsbench.models.mstnet:build",
-    "spectraldiff": "rsbench.models.spectraldiff:build",
-    "mtln": "rsbench.models.mtln:build_mtln",
-    "single-task": "rsbench.models.single_task:build_single_task",
-    "fine-tune": "rsbench.models.fine_tune:build_fine_tune",
-    "shared-specific": "rsbench.models.shared_specific:build_shared_specific",
-    "baseline-attention": "rsbench.models.baseline_attention:build_baseline_attention",
-    "cross-stitch": "rsbench.models.cross_stitch:build_cross_stitch",
-    "uncertainty": "rsbench.models.uncertainty:build_uncertainty",
-    "den": "rsbench.models.den:build_den",
-}
+__all__ = ["available_models", "build_model", "check_options", "default_weighting",
+           "model_factories", "register_model"]
 
 
 def available_models() -> list[str]:
-    return sorted(MODELS)
+    return sorted(model_factories())
 
 
 def build_model(name: str, tasks: Sequence[Any], **options: Any):
     """Instantiate the registered model ``name`` for ``tasks``."""
-    if name not in MODELS:
+    factories = model_factories()
+    if name not in factories:
         raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(available_models())}")
-    module, attr = MODELS[name].split(":")
-    factory = getattr(importlib.import_module(module), attr)
+    factory = factories[name]
     check_options(name, factory, options)
     return factory(list(tasks), **options)
 
@@ -58,10 +35,8 @@ def build_model(name: str, tasks: Sequence[Any], **options: Any):
 def default_weighting(name: str) -> str | None:
     """The task weighting a model is defined with (its factory's ``default_weighting``, e.g.
     ``uncertainty``), or None when the benchmark's weighting applies."""
-    if name not in MODELS:
-        return None
-    module, attr = MODELS[name].split(":")
-    return getattr(getattr(importlib.import_module(module), attr), "default_weighting", None)
+    factory = model_factories().get(name)
+    return getattr(factory, "default_weighting", None) if factory else None
 
 
 def check_options(name: str, fn: Any, options: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ from torch import nn
 from rsbench.models.base import MultiTaskModel, TaskInfo
 from rsbench.models.mtln import MTLN
 from rsbench.models.parts import check_tasks, count
+from rsbench.models.registry import register_model
 
 
 class BaselineAttention(MultiTaskModel):
@@ -45,6 +46,7 @@ class BaselineAttention(MultiTaskModel):
         return out
 
 
+@register_model("baseline-attention")
 def build_baseline_attention(tasks: list[TaskInfo], backbone: str = "resnet34",
                              in_channels: int = 3, weights: str | None = None
                              ) -> BaselineAttention:

@@ -20,6 +20,7 @@ from torch import nn
 from rsbench.models.backbones import Features, build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
 from rsbench.models.parts import check_tasks, count, make_head, split_head_counts
+from rsbench.models.registry import register_model
 
 
 class CrossStitchUnit(nn.Module):
@@ -88,6 +89,7 @@ class CrossStitch(MultiTaskModel):
         return out
 
 
+@register_model("cross-stitch")
 def build_cross_stitch(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                        weights: str | None = None) -> CrossStitch:
     """Cross-stitch (Misra et al. 2016): a network per task, cross-stitch units after each block."""

@@ -56,6 +56,7 @@ from rsbench.models.den_parts import (
     sample_levels,
 )
 from rsbench.models.parts import check_tasks, count, make_head
+from rsbench.models.registry import register_model
 
 # the selector's stem and stage widths at selector_width 1 (the authors' policy networks)
 SELECTOR_WIDTHS = {"resnet34": (64, (64, 128, 256, 512)), "wrn28_4": (16, (64, 128, 256))}
@@ -168,6 +169,7 @@ class DEN(MultiTaskModel):
                 "selectors": count(self.selectors), "total": count(self)}
 
 
+@register_model("den")
 def build_den(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
               weights: str | None = None, selector_width: float = 0.78, rho: float = 10.0,
               pretrain_steps: int | None = None, full_fraction: float = 0.75,

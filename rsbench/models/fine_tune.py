@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from rsbench.errors import UsageError
 from rsbench.models.base import TaskInfo
+from rsbench.models.registry import register_model
 from rsbench.models.single_task import SingleTask
 
 
+@register_model("fine-tune")
 def build_fine_tune(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                     weights: str | None = "imagenet") -> SingleTask:
     """Fine-tune: one network per task started from ImageNet weights (--weights FILE|imagenet)."""

@@ -29,6 +29,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, check_tasks, make
+from rsbench.models.registry import register_model
 
 
 class ChanLayerNorm(nn.Module):
@@ -165,6 +166,7 @@ class GscViT(HsiModel):
         return self.stages[-1].pw
 
 
+@register_model("gsc-vit")
 def build(tasks: Sequence[TaskInfo], **options) -> GscViT:
     """GSC-ViT (Zhao et al. 2024): groupwise separable conv + attention, a head per variable."""
     return make(GscViT, tasks, options)

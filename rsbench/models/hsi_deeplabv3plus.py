@@ -18,6 +18,7 @@ from torchvision.models.segmentation.deeplabv3 import ASPP
 from rsbench.errors import UsageError
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, TaskHeads, make
+from rsbench.models.registry import register_model
 
 BACKBONES = {"resnet50": (resnet50, 2048, 256), "resnet18": (resnet18, 512, 64)}
 
@@ -64,6 +65,7 @@ class DeepLabV3Plus(HsiModel):
         return self.fuse[3]
 
 
+@register_model("deeplabv3plus")
 def build(tasks: Sequence[TaskInfo], **options) -> DeepLabV3Plus:
     """DeepLab v3+ (Chen et al. 2018), ResNet-50 + ASPP + decoder, one head per variable (IV-C4)."""
     return make(DeepLabV3Plus, tasks, options)

@@ -26,6 +26,7 @@ from rsbench.models.hsi_blocks import (
     norm,
     path_of,
 )
+from rsbench.models.registry import register_model
 
 
 class Decoder(nn.Module):
@@ -137,32 +138,38 @@ class HsiMtl(HsiModel):
         return out
 
 
+@register_model("hsi-mtl")
 def build(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """HSI paper's multitask model: residual encoder, Dense ASPP, attention, 2 decoders."""
     return make(HsiMtl, tasks, options)
 
 
+@register_model("hsi-mtl-baseline")
 def build_baseline(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline': plain encoder-decoder, no shortcuts, ASPP, attention or pooling."""
     return make(HsiMtl, tasks, options, residual=False, aspp=False, attention=False,
                 channel_pool=False)
 
 
+@register_model("hsi-mtl-r")
 def build_r(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + R': residual blocks."""
     return make(HsiMtl, tasks, options, aspp=False, attention=False, channel_pool=False)
 
 
+@register_model("hsi-mtl-rd")
 def build_rd(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + RD': residual blocks and Dense ASPP."""
     return make(HsiMtl, tasks, options, attention=False, channel_pool=False)
 
 
+@register_model("hsi-mtl-rda")
 def build_rda(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + RDA' (and '+ RDAM' with a multitask --weighting)."""
     return make(HsiMtl, tasks, options, channel_pool=False)
 
 
+@register_model("hsi-mtl-dac")
 def build_dac(tasks: Sequence[TaskInfo], **options) -> HsiMtl:
     """Table V 'Baseline + DAC': Dense ASPP, attention and channel pooling without shortcuts."""
     return make(HsiMtl, tasks, options, residual=False)

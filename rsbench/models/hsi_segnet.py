@@ -13,6 +13,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, TaskHeads, make
+from rsbench.models.registry import register_model
 
 VGG_LAYERS = (2, 2, 3, 3, 3)
 
@@ -67,6 +68,7 @@ class SegNet(HsiModel):
         return self.dec[-1][-1][0]
 
 
+@register_model("segnet")
 def build(tasks: Sequence[TaskInfo], **options) -> SegNet:
     """SegNet (Badrinarayanan et al. 2017), pooling-index decoder, one head per variable (IV-C2)."""
     return make(SegNet, tasks, options)

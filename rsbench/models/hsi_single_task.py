@@ -21,6 +21,7 @@ from rsbench.errors import UsageError
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, make, path_of
 from rsbench.models.hsi_mtl import HsiMtl
+from rsbench.models.registry import register_model
 
 SPLITS = ("type", "variable")
 
@@ -76,6 +77,7 @@ _options.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 HsiSingleTask.options_of = _options  # type: ignore[attr-defined]
 
 
+@register_model("hsi-single-task")
 def build(tasks: Sequence[TaskInfo], **options) -> HsiSingleTask:
     """Single-task counterpart of hsi-mtl: one hsi-mtl network per task type (Table VII)."""
     return make(HsiSingleTask, tasks, options)

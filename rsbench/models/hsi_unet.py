@@ -14,6 +14,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, ResidualBlock, TaskHeads, make
+from rsbench.models.registry import register_model
 
 
 def double_conv(cin: int, cout: int) -> nn.Module:
@@ -65,6 +66,7 @@ class UNet(HsiModel):
         return last.body[3] if isinstance(last, ResidualBlock) else last[3]
 
 
+@register_model("unet")
 def build(tasks: Sequence[TaskInfo], **options) -> UNet:
     """U-Net (Ronneberger et al. 2015) with one head per TAIGA variable (HSI paper IV-C1)."""
     return make(UNet, tasks, options)

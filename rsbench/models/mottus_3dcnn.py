@@ -22,6 +22,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, check_tasks, make
+from rsbench.models.registry import register_model
 
 
 def spectral_depth(bands: int, kernels: Sequence[int]) -> int:
@@ -143,6 +144,7 @@ class Mottus3DCNN(FCTaskModel):
         return fit_side(x, self.side)
 
 
+@register_model("mottus-3dcnn")
 def build(tasks: Sequence[TaskInfo], **options) -> Mottus3DCNN:
     """Mõttus et al. 2022 TAIGA baseline: 3-D CNN, shared FC layer, per-task FC layers (IV-C5)."""
     return make(Mottus3DCNN, tasks, options)

@@ -26,6 +26,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, TaskHeads, make
+from rsbench.models.registry import register_model
 
 
 def conv_bn(cin: int, cout: int, kernel: int) -> nn.Sequential:
@@ -94,6 +95,7 @@ class MstNet(HsiModel):
         return self.fuse[0]
 
 
+@register_model("mstnet")
 def build(tasks: Sequence[TaskInfo], **options) -> MstNet:
     """MSTNet (Yu et al. 2022): transformer encoder, multilevel decoder, a head per variable."""
     return make(MstNet, tasks, options)

@@ -31,6 +31,7 @@ from rsbench.errors import UsageError
 from rsbench.models.backbones import Features, build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
 from rsbench.models.parts import check_tasks, conv_bn_relu, count, make_head, split_head_counts
+from rsbench.models.registry import register_model
 
 
 class AttentionModule(nn.Sequential):
@@ -151,6 +152,7 @@ class MTLN(MultiTaskModel):
         return out
 
 
+@register_model("mtln")
 def build_mtln(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                weights: str | None = None) -> MTLN:
     """MTLN (Zheng et al. 2021): shared backbone, per-task attention branches, shared extractors.

@@ -28,6 +28,7 @@ from rsbench.models.mottus_3dcnn import (
     spectral_depth,
     spectral_kernels,
 )
+from rsbench.models.registry import register_model
 
 
 def pham_side(patch: int) -> int:
@@ -83,6 +84,7 @@ class PhamCNN(FCTaskModel):
         return fit_side(x, self.side)
 
 
+@register_model("pham-cnn")
 def build(tasks: Sequence[TaskInfo], **options) -> PhamCNN:
     """Pham 2019: 7-layer 3-D CNN, one shared FC layer, two FC layers per task (IV-C6)."""
     return make(PhamCNN, tasks, options)

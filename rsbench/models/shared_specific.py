@@ -15,6 +15,7 @@ from rsbench.errors import UsageError
 from rsbench.models.backbones import build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
 from rsbench.models.parts import check_tasks, count, make_head, split_head_counts
+from rsbench.models.registry import register_model
 
 
 class SharedSpecific(MultiTaskModel):
@@ -50,6 +51,7 @@ class SharedSpecific(MultiTaskModel):
         return out
 
 
+@register_model("shared-specific")
 def build_shared_specific(tasks: list[TaskInfo], backbone: str = "resnet34",
                           in_channels: int = 3, weights: str | None = None) -> SharedSpecific:
     """Shared-specific (Table V): one shared backbone, one head per task, losses summed."""

@@ -14,6 +14,7 @@ from torch import nn
 from rsbench.models.backbones import build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
 from rsbench.models.parts import check_tasks, count, make_head, split_head_counts
+from rsbench.models.registry import register_model
 
 
 class TaskNetwork(nn.Module):
@@ -57,6 +58,7 @@ class SingleTask(MultiTaskModel):
         return out
 
 
+@register_model("single-task")
 def build_single_task(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                       weights: str | None = None) -> SingleTask:
     """Baseline (Tables III-V): one independent network per task, trained from scratch."""

@@ -43,6 +43,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import HsiModel, check_tasks, make
+from rsbench.models.registry import register_model
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -245,6 +246,7 @@ class SpectralDiff(HsiModel):
                 "task heads": count(self.task_heads), "total": count(self)}
 
 
+@register_model("spectraldiff")
 def build(tasks: Sequence[TaskInfo], **options) -> SpectralDiff:
     """SpectralDiff (Chen et al. 2023): diffusion U-Net, then attention classifier (2 stages)."""
     return make(SpectralDiff, tasks, options)

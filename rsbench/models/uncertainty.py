@@ -9,9 +9,11 @@ weighting for it by default (``default_weighting``), so the run keeps the paper'
 from __future__ import annotations
 
 from rsbench.models.base import TaskInfo
+from rsbench.models.registry import register_model
 from rsbench.models.shared_specific import SharedSpecific
 
 
+@register_model("uncertainty")
 def build_uncertainty(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
                       weights: str | None = None) -> SharedSpecific:
     """Uncertainty weighting (Kendall et al. 2018): shared backbone + heads, learned loss weights
