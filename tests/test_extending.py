@@ -43,7 +43,7 @@ def readme_source():
 
 
 def test_readme_has_one_example_per_kind() -> None:
-    assert len(readme_blocks()) == 3  # scene source, model, table
+    assert len(readme_blocks()) == 4  # scene source, model, weighting, table
 
 
 def test_readme_scene_source_is_synthesised_read_and_built(readme_source, tmp_path) -> None:
@@ -85,7 +85,7 @@ def test_readme_model_builds_through_the_registry() -> None:
 def test_readme_table_is_found_by_name(monkeypatch) -> None:
     from rsbench.reports.tables import TABLES, get_table
 
-    load("readme_transfer_oa", readme_blocks()[2])
+    load("readme_transfer_oa", readme_blocks()[3])
     monkeypatch.setitem(TABLES, "transfer-oa", "readme_transfer_oa:TABLE")
     table = get_table("transfer-oa")
     assert table.name == "transfer-oa" and [c.benchmark for c in table.columns] == [
@@ -126,3 +126,19 @@ def test_setup_cfg_lists_every_package() -> None:
     found = {".".join(p.parent.relative_to(root).parts)
              for p in (root / "rsbench").rglob("__init__.py")}
     assert found <= listed
+
+
+def test_readme_weighting_weighs_the_gradients() -> None:
+    from rsbench.training.weighting import WEIGHTINGS, build_weighting
+
+    load("readme_fixed", readme_blocks()[2])  # its decorator registers it
+    try:
+        w = build_weighting("fixed", ["a", "b"], {"a": "classification", "b": "classification"},
+                            weights=[2.0, 0.5])
+        x = torch.nn.Parameter(torch.tensor(3.0))
+        w.backward({"a": x * 1.0, "b": x * x}, [x], torch.amp.GradScaler("cpu", enabled=False))
+        assert x.grad.item() == pytest.approx(2.0 * 1 + 0.5 * 2 * 3)
+        assert w.weights() == pytest.approx({"a": 2.0, "b": 0.5})
+    finally:
+        WEIGHTINGS.pop("fixed", None)
+        sys.modules.pop("readme_fixed", None)
