@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from rsbench.reports.plan import planned
-from rsbench.reports.provenance import provenance_notes
+from rsbench.reports.provenance import method_variants, provenance_notes, row_label
 from rsbench.reports.table import Cell, Column, Row, Table, TableSpec
 from rsbench.reports.tables.taiga_comparison import ROWS as COMPARISON
 from rsbench.reports.taiga_tables import (
@@ -30,16 +30,19 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
     rows = []
     scored: dict[str, set[int]] = {}
     for bench, method, label in ROWS:
-        found = runs.of(bench, method)
-        cx = run_complexity(found[0]) if found else {}
-        params = cx.get("params")
-        flops = cx.get("flops")
-        cells = [Cell(params / 1e6) if params else Cell(),
-                 Cell(flops / 1e9) if flops else Cell(),
-                 seed_cell([r.metrics.get("train_seconds_per_epoch") for r in found]),
-                 seed_cell([summary(r)["oa"] for r in found])]
-        rows.append(Row(protocol_label(label, bench, found, scored), "ours",
-                        f"{bench}/{method}", cells, len(found), runs=found))
+        # the benchmark's own settings first, then one row per other setting (never mixed)
+        for setting, by_bench in method_variants(runs, [bench], method):
+            found = by_bench[bench]
+            cx = run_complexity(found[0]) if found else {}
+            params = cx.get("params")
+            flops = cx.get("flops")
+            cells = [Cell(params / 1e6) if params else Cell(),
+                     Cell(flops / 1e9) if flops else Cell(),
+                     seed_cell([r.metrics.get("train_seconds_per_epoch") for r in found]),
+                     seed_cell([summary(r)["oa"] for r in found])]
+            shown = protocol_label(row_label(label, setting), bench, found, scored)
+            rows.append(Row(shown, "ours", f"{bench}/{method}", cells, len(found), setting,
+                            found))
         if label in published:
             rows.append(Row(f"{label} (paper)", "paper", method,
                             [Cell(published[label].get(c.value)) for c in COLUMNS]))
