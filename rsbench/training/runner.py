@@ -60,7 +60,14 @@ from rsbench.training.run_data import (
     sample_side,
     task_infos,
 )
-from rsbench.training.run_folder import CONFIG_FILE, Logger, RunFolder, build_from_spec
+from rsbench.training.run_folder import Logger, RunFolder
+from rsbench.training.run_model import (
+    build_run_model,
+    count_parameters,
+    method_name,
+    model_kwargs,
+    model_spec,
+)
 from rsbench.training.tensorboard import TensorBoardLog, summary_writer_class
 from rsbench.training.weighting import Weighting, build_weighting, choose_weighting
 
@@ -85,23 +92,6 @@ class RunRequest:
     from_run: str | None = None
     frozen: bool = False
     tensorboard: bool = False  # also log scalars to RUN/tensorboard/ (optional extra)
-
-
-def count_parameters(model: nn.Module, weighting: nn.Module | None = None) -> dict[str, Any]:
-    """Total and trainable parameters, and the model's own breakdown (shared/task parts), plus
-    the weighting's learned ones (``loss_weights``, e.g. uncertainty's) when it has any."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    try:
-        breakdown = {k: int(v) for k, v in model.parameter_breakdown().items()}
-    except Exception:  # noqa: BLE001 - a model without a breakdown still reports its total
-        breakdown = {"total": total}
-    extra = sum(p.numel() for p in weighting.parameters()) if weighting is not None else 0
-    if extra:
-        breakdown["loss_weights"] = int(extra)
-        breakdown["total"] = int(breakdown.get("total", total)) + int(extra)
-        total, trainable = total + extra, trainable + extra
-    return {"total": int(total), "trainable": int(trainable), "breakdown": breakdown}
 
 
 class Run:
@@ -135,18 +125,9 @@ class Run:
 
     # naming ---------------------------------------------------------------------------------
     def _method_name(self) -> str:
-        if self.req.from_run:
-            base = json.loads((Path(self.req.from_run) / CONFIG_FILE).read_text())["model"] \
-                if (Path(self.req.from_run) / CONFIG_FILE).exists() else self.req.model
-            if base != self.req.model:
-                raise UsageError(f"--from {self.req.from_run} is a {base!r} run, not "
-                                 f"{self.req.model!r}; pass --model {base} (the run's model is "
-                                 "the one transferred)")
-            return f"{base}-{'frozen' if self.req.frozen else 'transfer'}"
-        name = f"{self.req.model}-frozen" if self.req.frozen else self.req.model
-        if self.req.weights and self.req.model != "fine-tune":
-            name += "+pretrained"  # not the paper's from-scratch method: its own table row
-        return name + self.cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
+        r = self.req
+        return method_name(self.cfg, r.model, weights=r.weights, from_run=r.from_run,
+                           frozen=r.frozen)
 
     def resolved_config(self) -> dict:
         r = self.req
@@ -184,27 +165,12 @@ class Run:
 
     # the model and the run's identity ------------------------------------------------------
     def _model_kwargs(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        """Constructor arguments of the model under ``cfg`` (backbone, bands, options)."""
-        options: dict[str, Any] = {}
-        if cfg.get("backbone"):
-            options["backbone"] = cfg["backbone"]
-        ch = in_channels(self.data, cfg.get("image_array", "image"))
-        if ch != 3:
-            options["in_channels"] = ch
-        if self.req.weights:
-            options["weights"] = self.req.weights
-        options.update(cfg.get("model_options") or {})
-        return options
+        return model_kwargs(cfg, self.data, self.req.weights)
 
     def _model_spec(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        """{name, kwargs, tasks, added}: enough to rebuild the model (``rebuild_model``)."""
-        if self.req.from_run:
-            from rsbench.training.transfer import transfer_spec
-
-            return transfer_spec(self.req.from_run, self.infos, frozen=self.req.frozen,
-                                 init_branch=(cfg.get("transfer") or {}).get("init_branch"))
-        return {"name": self.req.model, "kwargs": self._model_kwargs(cfg),
-                "tasks": [[i.name, i.type, i.num_outputs] for i in self.infos], "added": []}
+        r = self.req
+        return model_spec(cfg, self.data, r.model, self.infos, weights=r.weights,
+                          from_run=r.from_run, frozen=r.frozen)
 
     def _identity(self) -> dict[str, Any]:
         manifest = Path(self.data.root) / "dataset.json"
@@ -226,29 +192,9 @@ class Run:
         return identity(settings, reference)
 
     def build_model(self, resuming: bool = False) -> nn.Module:
-        """The model, initialised as the method starts it (fresh, ImageNet, or a source run);
-        when ``resuming``, rebuilt from its spec alone (the checkpoint holds every weight)."""
-        from rsbench.models import build_model
-        from rsbench.training.transfer import attach_new_tasks, freeze_shared
-
-        spec = self.model_spec
-        if resuming and self.req.from_run:
-            n = len(self.infos)
-            model = build_from_spec({**spec, "added": spec["added"][:-n]})
-            attach_new_tasks(model, spec["added"][-n:])
-            return model
-        if resuming:
-            model = build_from_spec(spec)
-        elif self.req.from_run:
-            from rsbench.training.transfer import model_from_run
-
-            return model_from_run(self.req.from_run, self.infos, frozen=self.req.frozen,
-                                  init_branch=(self.cfg.get("transfer") or {}).get("init_branch"))
-        else:
-            model = build_model(self.req.model, self.infos, **spec["kwargs"])
-        if self.req.frozen:
-            freeze_shared(model)
-        return model
+        """The run's model (see :func:`rsbench.training.run_model.build_run_model`)."""
+        return build_run_model(self.cfg, self.model_spec, self.infos, from_run=self.req.from_run,
+                               frozen=self.req.frozen, resuming=resuming)
 
     def build_weighting(self) -> Weighting:
         """The run's task weighting (config ``"weighting"``: name and options)."""

@@ -1,0 +1,101 @@
+"""The model of one run: its method name, constructor arguments, rebuildable spec, parameter
+count, and how it starts (fresh, ImageNet weights, a source run, or a checkpoint's spec)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from rsbench.errors import UsageError
+from rsbench.training.run_data import in_channels
+from rsbench.training.run_folder import CONFIG_FILE, build_from_spec
+
+
+def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
+                from_run: str | None, frozen: bool) -> str:
+    """The table row a run belongs to: MODEL, MODEL-frozen, MODEL-transfer, MODEL+pretrained,
+    plus the weighting's suffix (``+gradnorm``) when it is not the benchmark's."""
+    if from_run:
+        config = Path(from_run) / CONFIG_FILE
+        base = json.loads(config.read_text())["model"] if config.exists() else model
+        if base != model:
+            raise UsageError(f"--from {from_run} is a {base!r} run, not {model!r}; pass "
+                             f"--model {base} (the run's model is the one transferred)")
+        return f"{base}-{'frozen' if frozen else 'transfer'}"
+    name = f"{model}-frozen" if frozen else model
+    if weights and model != "fine-tune":
+        name += "+pretrained"  # not the paper's from-scratch method: its own table row
+    return name + cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
+
+
+def model_kwargs(cfg: Mapping[str, Any], data, weights: str | None) -> dict[str, Any]:
+    """Constructor arguments of the model under ``cfg`` (backbone, bands, weights, options)."""
+    options: dict[str, Any] = {}
+    if cfg.get("backbone"):
+        options["backbone"] = cfg["backbone"]
+    ch = in_channels(data, cfg.get("image_array", "image"))
+    if ch != 3:
+        options["in_channels"] = ch
+    if weights:
+        options["weights"] = weights
+    options.update(cfg.get("model_options") or {})
+    return options
+
+
+def model_spec(cfg: Mapping[str, Any], data, model: str, infos: Sequence, *,
+               weights: str | None, from_run: str | None, frozen: bool) -> dict[str, Any]:
+    """{name, kwargs, tasks, added}: enough to rebuild the model (``rebuild_model``)."""
+    if from_run:
+        from rsbench.training.transfer import transfer_spec
+
+        return transfer_spec(from_run, infos, frozen=frozen,
+                             init_branch=(cfg.get("transfer") or {}).get("init_branch"))
+    return {"name": model, "kwargs": model_kwargs(cfg, data, weights),
+            "tasks": [[i.name, i.type, i.num_outputs] for i in infos], "added": []}
+
+
+def build_run_model(cfg: Mapping[str, Any], spec: Mapping[str, Any], infos: Sequence, *,
+                    from_run: str | None, frozen: bool, resuming: bool) -> nn.Module:
+    """The model, initialised as the method starts it (fresh, ImageNet, or a source run);
+    when ``resuming``, rebuilt from its spec alone (the checkpoint holds every weight)."""
+    from rsbench.models import build_model
+    from rsbench.training.transfer import attach_new_tasks, freeze_shared
+
+    if resuming and from_run:
+        n = len(infos)
+        model = build_from_spec({**spec, "added": spec["added"][:-n]})
+        attach_new_tasks(model, spec["added"][-n:])
+        return model
+    if resuming:
+        model = build_from_spec(spec)
+    elif from_run:
+        from rsbench.training.transfer import model_from_run
+
+        return model_from_run(from_run, infos, frozen=frozen,
+                              init_branch=(cfg.get("transfer") or {}).get("init_branch"))
+    else:
+        model = build_model(spec["name"], infos, **spec["kwargs"])
+    if frozen:
+        freeze_shared(model)
+    return model
+
+
+def count_parameters(model: nn.Module, weighting: nn.Module | None = None) -> dict[str, Any]:
+    """Total and trainable parameters, and the model's own breakdown (shared/task parts), plus
+    the weighting's learned ones (``loss_weights``, e.g. uncertainty's) when it has any."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    try:
+        breakdown = {k: int(v) for k, v in model.parameter_breakdown().items()}
+    except Exception:  # noqa: BLE001 - a model without a breakdown still reports its total
+        breakdown = {"total": total}
+    extra = sum(p.numel() for p in weighting.parameters()) if weighting is not None else 0
+    if extra:
+        breakdown["loss_weights"] = int(extra)
+        breakdown["total"] = int(breakdown.get("total", total)) + int(extra)
+        total, trainable = total + extra, trainable + extra
+    return {"total": int(total), "trainable": int(trainable), "breakdown": breakdown}
