@@ -47,10 +47,8 @@ def _parse_seeds(ctx, param, values) -> list[int]:
 @click.command(context_settings={"show_default": True})
 @click.argument("benchmark")
 @click.option("--model", "model", required=True,
-              help="Registered model name (mtln, single-task, fine-tune, shared-specific, "
-                   "baseline-attention, cross-stitch, uncertainty; for taiga: hsi-mtl, "
-                   "hsi-single-task, unet, segnet, res-unet, deeplabv3plus, mstnet; for "
-                   "taiga-centre: mottus-3dcnn, pham-cnn, gsc-vit, spectraldiff, ...).")
+              help="Registered model name; `rsbench models list` lists every model with "
+                   "what it is (an unknown name lists them too).")
 @click.option("--data", required=True, type=click.Path(path_type=str),
               help="Built dataset folder of the kind the benchmark expects.")
 @click.option("--backbone", default=None, help="Backbone (default: the benchmark's).")
@@ -115,8 +113,8 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
         max_train_batches: int | None, weights: str | None, from_run: str | None,
         frozen: bool, weighting: str | None, gradnorm_alpha: float | None,
         tensorboard: bool, settings: tuple[str, ...]) -> None:
-    """Train and evaluate MODEL on BENCHMARK (msc, mini-msc, psc5, psc15, transfer-patternnet,
-    transfer-eurosat, taiga, taiga-cs, taiga-focal-nw, taiga-centre), writing
+    """Train and evaluate MODEL on BENCHMARK (one file of rsbench/configs/, e.g. msc, mini-msc,
+    psc5, psc15, transfer-eurosat, taiga, taiga-centre; an unknown name lists them), writing
     OUT/BENCHMARK/METHOD/FINGERPRINT/SEED/ with config.json, history.csv,
     checkpoint.pt (every epoch), confusion PNGs, run.log and, last, metrics.json.
 
