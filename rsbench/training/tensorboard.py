@@ -28,7 +28,8 @@ class TensorBoardLog:
 
     def step(self, step: int, task_losses: Mapping[str, Any]) -> None:
         for t, v in task_losses.items():
-            self.writer.add_scalar(f"loss_step/{t}", float(v), step)
+            value = v.detach() if hasattr(v, "detach") else v  # a loss still in the graph
+            self.writer.add_scalar(f"loss_step/{t}", float(value), step)
 
     def epoch(self, row: Mapping[str, Any], tasks: list[str]) -> None:
         """One history.csv row: losses, task weights, learning rate, test metrics."""
