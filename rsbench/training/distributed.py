@@ -38,15 +38,22 @@ def init_distributed(use_cuda: bool) -> DistInfo:
     return DistInfo(rank, world, local)
 
 
+def all_reduce_(t: torch.Tensor) -> torch.Tensor:
+    """Sum ``t`` over the initialised process group in place (gloo cannot reduce every dtype
+    on every device: a GPU tensor goes via the CPU)."""
+    if t.device.type == "cpu" or dist.get_backend() == "nccl":
+        dist.all_reduce(t)
+    else:
+        c = t.cpu()
+        dist.all_reduce(c)
+        t.copy_(c)
+    return t
+
+
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Sum ``t`` over ranks in place (gloo cannot reduce every dtype on every device: go via CPU)."""
+    """Sum ``t`` over ranks in place (nothing to do in a single process)."""
     if info.enabled:
-        if t.device.type == "cpu" or dist.get_backend() == "nccl":
-            dist.all_reduce(t)
-        else:
-            c = t.cpu()
-            dist.all_reduce(c)
-            t.copy_(c)
+        all_reduce_(t)
     return t
 
 

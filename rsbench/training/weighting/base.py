@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from rsbench.training.distributed import all_reduce_
+
 WEIGHTINGS: dict[str, type[Weighting]] = {}
 
 
@@ -44,13 +46,7 @@ def all_reduce_mean_(t: torch.Tensor) -> torch.Tensor:
     """Average ``t`` over processes in place (via the CPU for gloo with a GPU tensor)."""
     world = world_size()
     if world > 1:
-        if t.device.type == "cpu" or dist.get_backend() == "nccl":
-            dist.all_reduce(t)
-        else:
-            c = t.cpu()
-            dist.all_reduce(c)
-            t.copy_(c)
-        t.div_(world)
+        all_reduce_(t).div_(world)
     return t
 
 
