@@ -54,6 +54,18 @@ def test_den_unstated_settings_are_in_the_benchmark_configs():
         assert any(k.startswith("den.") for k in unstated), (bench, sorted(unstated))
 
 
+def test_den_settings_are_stated_for_den_runs_only():
+    """A run records the unstated settings of its own model, not DEN's choices on an MTLN run."""
+    from rsbench.training.config import load_benchmark
+    from rsbench.training.run_model import model_unstated
+
+    unstated = load_benchmark("mini-msc", {})["unstated"]
+    mtln, den = model_unstated(unstated, "mtln"), model_unstated(unstated, "den")
+    assert not any(k.startswith("den.") for k in mtln)
+    assert den == unstated and set(mtln) == {k for k in unstated if not k.startswith("den.")}
+    assert "augment" in mtln and "batching" in mtln
+
+
 
 def test_den_under_two_process_ddp(tmp_path):
     """The selectors only reach the loss through auxiliary_loss, past DDP's forward outputs:

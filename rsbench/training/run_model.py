@@ -32,6 +32,15 @@ def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
     return name + cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
 
 
+def model_unstated(unstated: Mapping[str, str], model: str) -> dict[str, str]:
+    """The benchmark's unstated settings that apply to a run of ``model``: a key prefixed by
+    another model's name (``den.reward``) belongs to that model's runs only."""
+    from rsbench.models import available_models
+
+    others = set(available_models()) - {model}
+    return {k: v for k, v in unstated.items() if k.split(".", 1)[0] not in others}
+
+
 def model_kwargs(cfg: Mapping[str, Any], data, weights: str | None) -> dict[str, Any]:
     """Constructor arguments of the model under ``cfg`` (backbone, bands, weights, options)."""
     options: dict[str, Any] = {}

@@ -67,6 +67,7 @@ from rsbench.training.run_model import (
     method_name,
     model_kwargs,
     model_spec,
+    model_unstated,
 )
 from rsbench.training.tensorboard import TensorBoardLog, summary_writer_class
 from rsbench.training.weighting import Weighting, build_weighting, choose_weighting
@@ -113,6 +114,7 @@ class Run:
             summary_writer_class()  # not installed: one line saying how, before anything runs
         choose_weighting(self.cfg, req.model)  # the model's own default when the CLI chose none
         check_batching(self.cfg.get("batching") or "per-task")
+        self.cfg["unstated"] = model_unstated(self.cfg.get("unstated") or {}, req.model)
         self.method = self._method_name()
         self.model_spec = self._model_spec(self.cfg)
         self.identity = self._identity()
