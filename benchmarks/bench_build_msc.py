@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsbench.datasets.build_msc import build_msc, plan_full
-from rsbench.datasets.format import DatasetWriter
-from rsbench.datasets.scene_build import write_parts
-from rsbench.datasets.scene_images import RESAMPLE
-from rsbench.datasets.scenes import read_scene_dataset
-from rsbench.datasets.synth_scenes import synth_scenes
+from rsbench.datasets.builders.msc import build_msc, plan_full
+from rsbench.datasets.builders.scene_build import write_parts
+from rsbench.datasets.format.writer import DatasetWriter
+from rsbench.datasets.sources.scene_images import RESAMPLE
+from rsbench.datasets.sources.scenes import read_scene_dataset
+from rsbench.datasets.synth.scenes import synth_scenes
 from rsbench.progress import set_quiet
 
 

@@ -47,7 +47,7 @@ def main() -> None:
     gid_root = args.keep or work / "gid"
     try:
         if not (gid_root / "Large-scale Classification_5classes").exists():
-            from rsbench.datasets.synth_gid import synth_gid
+            from rsbench.datasets.synth.gid import synth_gid
 
             print(f"writing {args.images} synthetic GID pairs of {rows}x{cols} ...")
             synth_gid(gid_root, classes=5, images=args.images, size=(rows, cols), seed=0)

@@ -27,7 +27,7 @@ from childproc import timed  # benchmarks/ helper (the script folder is on sys.p
 FLOOR = """
 import sys
 import numpy as np
-from rsbench.datasets.envi import EnviRaster
+from rsbench.datasets.sources.envi import EnviRaster
 cube = EnviRaster.open(sys.argv[1])
 bands = np.arange(int(sys.argv[2]))
 step = cube.strip_rows(len(bands), 48 << 20)
@@ -46,7 +46,7 @@ def reader_speed(path: Path, n: int = 2000) -> tuple[float, float]:
     import numpy as np
     import torch
 
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
     from rsbench.datasets.torch_dataset import TaskDataset
 
     torch.set_num_threads(1)
@@ -94,7 +94,7 @@ def main() -> None:
         out = work / "built"
         build, build_rss = timed([rsbench, "--quiet", "build-taiga", "--taiga", str(src),
                                   "--out", str(out), "--bands", f"0:{args.keep_bands}"])
-        from rsbench.datasets.format import open_dataset
+        from rsbench.datasets.format.reader import open_dataset
 
         ds = open_dataset(out)
         n = ds.manifest["num_samples"]

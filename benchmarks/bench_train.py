@@ -25,7 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rsbench.datasets.format import DatasetWriter, TaskSpec
+from rsbench.datasets.format.manifest import TaskSpec
+from rsbench.datasets.format.writer import DatasetWriter
 from rsbench.models import build_model
 from rsbench.training.config import load_benchmark
 from rsbench.training.data import DevicePrep, EpochBatches, make_loader, make_reader
@@ -55,7 +56,7 @@ def write_dataset(out: Path, n_per_task: int, size: int) -> Path:
 
 def hand_loop(data: Path, args, device: torch.device, steps: int) -> float:
     """The minimal loop: tensors already in memory, one batch per task per step."""
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
 
     ds = open_dataset(data)
     torch.manual_seed(0)
@@ -102,7 +103,7 @@ def hand_loop(data: Path, args, device: torch.device, steps: int) -> float:
 
 def pipeline_only(data: Path, cfg: dict, args, device: torch.device, steps: int) -> float:
     """The runner's loaders + on-device prep, no model."""
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
 
     ds = open_dataset(data)
     types = {t: "classification" for t, _ in TASKS}

@@ -64,8 +64,8 @@ def build_msc(out, mini, size, train_fraction, per_class, mapping, seed, workers
           --out mini-msc --mini --per-class 100
       rsbench build-msc --aid AID --out aid-only --size 256
     """
-    from rsbench.datasets.build_msc import build_msc as build
-    from rsbench.datasets.format import format_count_table
+    from rsbench.datasets.builders.msc import build_msc as build
+    from rsbench.datasets.format.summary import format_count_table
 
     manifest = build(out, sources, mini=mini,
                      size=(size, size), train_fraction=train_fraction, per_class=per_class,

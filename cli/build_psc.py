@@ -46,8 +46,8 @@ def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_l
       rsbench build-psc --gid GID --classes 15 --out psc15 --split-by image
       rsbench build-psc --gid-mtl GID-MTL/GID-MTL5 --classes 5 --out psc5-published
     """
-    from rsbench.datasets.build_psc import PscOptions, build_psc
-    from rsbench.datasets.format import format_count_table
+    from rsbench.datasets.builders.psc import PscOptions, build_psc
+    from rsbench.datasets.format.summary import format_count_table
     from rsbench.errors import UsageError
 
     if (gid_root is None) == (gid_mtl is None):
@@ -60,7 +60,7 @@ def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_l
         manifest = build_psc(gid_root, out, opts, workers=workers, resume=resume,
                              splits=splits)
     else:
-        from rsbench.datasets.gid_mtl import import_gid_mtl
+        from rsbench.datasets.builders.gid_mtl import import_gid_mtl
 
         manifest = import_gid_mtl(gid_mtl, out, opts, resume=resume, splits=splits)
     rep = manifest["report"]

@@ -51,7 +51,7 @@ def build_taiga(taiga_root, out, patch, stride, bands, split, test_fraction, val
       rsbench build-taiga --taiga TAIGA --out taiga-blocks --split blocks --block-size 512
       rsbench build-taiga --taiga TAIGA --out taiga-h --test-stands holdout_stands.txt
     """
-    from rsbench.datasets.build_taiga import build_taiga as build
+    from rsbench.datasets.builders.taiga import build_taiga as build
 
     m = build(taiga_root, out, resume=resume, splits=splits, patch=patch, stride=stride, bands=bands,
               split=split, test_fraction=test_fraction, val_fraction=val_fraction,

@@ -31,8 +31,8 @@ def build_transfer(out, train_per_class, size, seed, workers, resume, splits, **
       rsbench build-transfer --eurosat EuroSAT --out transfer-eurosat --size 64
     """
     from rsbench.cli.build_msc import _report
-    from rsbench.datasets.build_transfer import build_transfer as build
-    from rsbench.datasets.format import format_count_table
+    from rsbench.datasets.builders.transfer import build_transfer as build
+    from rsbench.datasets.format.summary import format_count_table
     from rsbench.errors import UsageError
 
     given = {k: v for k, v in sources.items() if v is not None}

@@ -21,7 +21,7 @@ def export(dataset, fmt, out, task, split, limit) -> None:
       rsbench export psc15 --format geotiff --out psc15-tiles --split test
     """
     from rsbench.datasets.export import export_dataset
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
 
     n = export_dataset(open_dataset(dataset), out, fmt, task=task, split=split, limit=limit)
     click.echo(f"wrote {n} files to {out}")

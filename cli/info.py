@@ -22,7 +22,7 @@ def info(dataset: str, plot_index: int | None, out: str | None, task: str | None
       rsbench info psc15
       rsbench info psc15 --plot 0 --split test --out sample0.png
     """
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
     from rsbench.errors import UsageError
 
     data = open_dataset(dataset)

@@ -39,8 +39,8 @@ def separability(dataset, variables, split, bands, fmt, out, ridge, worst) -> No
     """
     import pandas as pd
 
-    from rsbench.datasets.build_taiga import parse_bands
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.builders.taiga import parse_bands
+    from rsbench.datasets.format.reader import open_dataset
     from rsbench.errors import UsageError
     from rsbench.separability import (
         dataset_class_stats,

@@ -23,7 +23,7 @@ def gid(out: str, classes: str, images: int, size: tuple[int, int], seed: int) -
     Example:
       rsbench synth gid --out gid-synth --classes 15 --images 4 --size 1024x1024
     """
-    from rsbench.datasets.synth_gid import synth_gid
+    from rsbench.datasets.synth.gid import synth_gid
 
     folder = synth_gid(out, classes=int(classes), images=images, size=size, seed=seed)
     click.echo(f"wrote {images} synthetic GID-{classes} image/label pairs to {folder}")

@@ -35,8 +35,8 @@ def scenes(dataset: str, out: str, per_class: int, real_counts: bool,
       rsbench synth scenes --dataset aid --out sources --per-class 20 --size 256
       rsbench synth scenes --dataset nwpu --out sources --per-class 20
     """
-    from rsbench.datasets.scenes import spec
-    from rsbench.datasets.synth_scenes import synth_scenes
+    from rsbench.datasets.sources.scenes import spec
+    from rsbench.datasets.synth.scenes import synth_scenes
 
     top = synth_scenes(out, dataset, per_class=None if real_counts else per_class, seed=seed,
                        size=size)

@@ -27,7 +27,7 @@ def taiga(out: str, size: tuple[int, int], bands: int, stands: int, seed: int) -
       rsbench synth taiga --out taiga-synth --size 768x768 --bands 128 --stands 24
       rsbench build-taiga --taiga taiga-synth --out taiga --patch 45 --stride 13
     """
-    from rsbench.datasets.synth_taiga import synth_taiga
+    from rsbench.datasets.synth.taiga import synth_taiga
 
     folder = synth_taiga(out, size=size, bands=bands, stands=stands, seed=seed)
     click.echo(f"wrote a synthetic TAIGA ({size[0]}x{size[1]} px, {bands} bands, ~{stands} "

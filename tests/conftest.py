@@ -20,7 +20,7 @@ def shared_data(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def synth_gid5(tmp_path_factory) -> Path:
-    from rsbench.datasets.synth_gid import synth_gid
+    from rsbench.datasets.synth.gid import synth_gid
 
     root = tmp_path_factory.mktemp("gid5")
     synth_gid(root, classes=5, images=3, size=(320, 384), seed=3)
@@ -29,7 +29,7 @@ def synth_gid5(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synth_gid15(tmp_path_factory) -> Path:
-    from rsbench.datasets.synth_gid import synth_gid
+    from rsbench.datasets.synth.gid import synth_gid
 
     root = tmp_path_factory.mktemp("gid15")
     synth_gid(root, classes=15, images=3, size=(320, 384), seed=4)

@@ -8,7 +8,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from rsbench.datasets.gid import class_colors
+from rsbench.datasets.sources.gid import class_colors
 
 
 def write_pair(root: Path, stem: str, label_rgb: np.ndarray, classes: int = 5,

@@ -17,8 +17,8 @@ import rasterio
 from gidtools import to_rgb, write_pair
 
 from rsbench.cli.main import main
-from rsbench.datasets.build_psc import PscOptions, build_psc
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.builders.psc import PscOptions, build_psc
+from rsbench.datasets.format.reader import open_dataset
 
 S = 64  # patch size in these tests
 
@@ -170,7 +170,7 @@ def test_footprints_and_geotiff_export(synth_gid5, tmp_path):
 
 
 def test_resume_after_a_killed_build_repeats_no_finished_image(tmp_path):
-    from rsbench.datasets.synth_gid import synth_gid
+    from rsbench.datasets.synth.gid import synth_gid
 
     synth_gid(tmp_path / "gid", classes=5, images=6, size=(512, 512), seed=5)
     out = tmp_path / "psc"
@@ -330,7 +330,7 @@ def test_builder_path_does_not_import_torch(synth_gid5, tmp_path):
 
 
 def test_resume_with_other_options_names_only_the_differences(tmp_path):
-    from rsbench.datasets.format import DatasetWriter
+    from rsbench.datasets.format.writer import DatasetWriter
     from rsbench.errors import UsageError
 
     params = {"classes": 5, "min_fraction": 0.5, "mapping": ["x" * 50] * 40}

@@ -47,10 +47,10 @@ def test_readme_has_one_example_per_kind() -> None:
 
 
 def test_readme_scene_source_is_synthesised_read_and_built(readme_source, tmp_path) -> None:
-    from rsbench.datasets.build_transfer import build_transfer
-    from rsbench.datasets.reader import open_dataset
-    from rsbench.datasets.scenes import read_scene_dataset
-    from rsbench.datasets.synth_scenes import synth_scenes
+    from rsbench.datasets.builders.transfer import build_transfer
+    from rsbench.datasets.format.reader import open_dataset
+    from rsbench.datasets.sources.scenes import read_scene_dataset
+    from rsbench.datasets.synth.scenes import synth_scenes
 
     assert "myscenes" in sources_for("transfer")
     top = synth_scenes(tmp_path / "src", "myscenes", per_class=3, size=(16, 16))

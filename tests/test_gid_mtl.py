@@ -10,10 +10,10 @@ from conftest import shared_data
 from gidtools import to_rgb
 
 from rsbench.cli.main import main
-from rsbench.datasets.build_psc import PscOptions
-from rsbench.datasets.format import open_dataset
-from rsbench.datasets.gid import ColorDecoder, class_names
-from rsbench.datasets.gid_mtl import import_gid_mtl
+from rsbench.datasets.builders.gid_mtl import import_gid_mtl
+from rsbench.datasets.builders.psc import PscOptions
+from rsbench.datasets.format.reader import open_dataset
+from rsbench.datasets.sources.gid import ColorDecoder, class_names
 
 
 def _read(path: Path) -> np.ndarray:

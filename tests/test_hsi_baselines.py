@@ -115,8 +115,8 @@ def test_unknown_option_names_the_model() -> None:
 
 @pytest.fixture(scope="module")
 def taiga(tmp_path_factory) -> str:
-    from rsbench.datasets.build_taiga import build_taiga
-    from rsbench.datasets.synth_taiga import synth_taiga
+    from rsbench.datasets.builders.taiga import build_taiga
+    from rsbench.datasets.synth.taiga import synth_taiga
 
     root = tmp_path_factory.mktemp("taiga")
     synth_taiga(root / "src", size=(128, 128), bands=BANDS, stands=60, seed=5)

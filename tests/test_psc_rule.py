@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rsbench.datasets.psc_rule import scene_decision, window_counts
+from rsbench.datasets.builders.psc_rule import scene_decision, window_counts
 
 
 def hist(*pairs, classes=5):
@@ -51,7 +51,7 @@ def test_window_counts_match_a_direct_count():
 
 
 def test_pack_rgb_codes_with_and_without_a_reused_buffer():
-    from rsbench.datasets.gid import pack_rgb, rgb_code
+    from rsbench.datasets.sources.gid import pack_rgb, rgb_code
 
     rng = np.random.default_rng(1)
     buf = np.zeros((5, 6), dtype=np.uint32)

@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from training_fixtures import write_msc, write_psc
 
 from rsbench.cli.main import main as rsbench
-from rsbench.datasets.build_taiga import build_taiga
-from rsbench.datasets.sample_plot import rgb_bands
-from rsbench.datasets.synth_taiga import synth_taiga
+from rsbench.datasets.builders.taiga import build_taiga
+from rsbench.datasets.previews.sample_plot import rgb_bands
+from rsbench.datasets.synth.taiga import synth_taiga
 from rsbench.datasets.torch_dataset import TaskDataset
 from rsbench.errors import UsageError
 

@@ -14,13 +14,13 @@ import pytest
 from PIL import Image
 
 from rsbench.cli.main import main as rsbench
-from rsbench.datasets.build_msc import DEFAULT_MAPPING, build_msc, read_mapping
-from rsbench.datasets.build_transfer import build_transfer
-from rsbench.datasets.format import open_dataset
-from rsbench.datasets.scene_images import decode_resize
-from rsbench.datasets.scenes import SPECS
-from rsbench.datasets.splits import split_per_class_grouped as assign_splits
-from rsbench.datasets.synth_scenes import synth_scenes
+from rsbench.datasets.builders.msc import DEFAULT_MAPPING, build_msc, read_mapping
+from rsbench.datasets.builders.splits import split_per_class_grouped as assign_splits
+from rsbench.datasets.builders.transfer import build_transfer
+from rsbench.datasets.format.reader import open_dataset
+from rsbench.datasets.sources.scene_images import decode_resize
+from rsbench.datasets.sources.scenes import SPECS
+from rsbench.datasets.synth.scenes import synth_scenes
 from rsbench.errors import InputError, UsageError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

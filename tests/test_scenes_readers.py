@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsbench.datasets.scenes import SPECS, read_scene_dataset
-from rsbench.datasets.synth_scenes import MERCED_ODD_SIZES, synth_scenes
+from rsbench.datasets.sources.scenes import SPECS, read_scene_dataset
+from rsbench.datasets.synth.scenes import MERCED_ODD_SIZES, synth_scenes
 from rsbench.errors import InputError, UsageError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

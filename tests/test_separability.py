@@ -170,8 +170,8 @@ def test_real_houston_crop():
 
 def test_cli_on_built_dataset(tmp_path):
     from rsbench.cli.main import main
-    from rsbench.datasets.build_taiga import build_taiga
-    from rsbench.datasets.synth_taiga import synth_taiga
+    from rsbench.datasets.builders.taiga import build_taiga
+    from rsbench.datasets.synth.taiga import synth_taiga
 
     synth_taiga(tmp_path / "src", size=(140, 160), bands=16, stands=14, seed=5)
     build_taiga(tmp_path / "src", tmp_path / "ds", patch=9, stride=4, bands="0:16")

@@ -9,7 +9,7 @@ import pytest
 
 from rsbench.cli.main import main
 from rsbench.datasets import open_dataset
-from rsbench.datasets.split_files import SPLIT_FILE
+from rsbench.datasets.format.split_files import SPLIT_FILE
 
 S = 64
 
@@ -32,7 +32,7 @@ def assert_reproduced(first, other_seed, from_file):
 
 
 def test_psc_split_file_reproduces_under_another_seed(synth_gid5, tmp_path):
-    from rsbench.datasets.build_psc import PscOptions, build_psc
+    from rsbench.datasets.builders.psc import PscOptions, build_psc
 
     build_psc(synth_gid5, tmp_path / "a", PscOptions(classes=5, size=S, seed=0))
     build_psc(synth_gid5, tmp_path / "b", PscOptions(classes=5, size=S, seed=1))
@@ -45,17 +45,17 @@ def test_psc_split_file_reproduces_under_another_seed(synth_gid5, tmp_path):
 
 @pytest.mark.parametrize("builder", ["msc", "transfer"])
 def test_scene_split_files_reproduce_under_another_seed(builder, tmp_path):
-    from rsbench.datasets.synth_scenes import synth_scenes
+    from rsbench.datasets.synth.scenes import synth_scenes
 
     if builder == "msc":
-        from rsbench.datasets.build_msc import build_msc
+        from rsbench.datasets.builders.msc import build_msc
 
         src = synth_scenes(tmp_path / "src", "merced", per_class=3, size=(16, 16))
 
         def build(out, seed, **kw):
             return build_msc(out, {"merced": src}, size=(16, 16), seed=seed, **kw)
     else:
-        from rsbench.datasets.build_transfer import build_transfer
+        from rsbench.datasets.builders.transfer import build_transfer
 
         src = synth_scenes(tmp_path / "src", "eurosat", per_class=4, size=(16, 16))
 
@@ -69,8 +69,8 @@ def test_scene_split_files_reproduce_under_another_seed(builder, tmp_path):
 
 
 def test_taiga_split_file_reproduces_under_another_seed(tmp_path):
-    from rsbench.datasets.build_taiga import build_taiga
-    from rsbench.datasets.synth_taiga import synth_taiga
+    from rsbench.datasets.builders.taiga import build_taiga
+    from rsbench.datasets.synth.taiga import synth_taiga
 
     src = synth_taiga(tmp_path / "src", size=(96, 96), bands=10, stands=12, seed=2)
     opts = dict(patch=5, stride=4, bands="0:8")
@@ -89,7 +89,7 @@ def test_taiga_split_file_reproduces_under_another_seed(tmp_path):
     (lambda t: t.assign(split=t["split"].replace("test", "holdout")), "split name(s) holdout"),
 ])
 def test_bad_split_files_give_one_line_and_build_nothing(damage, needle, tmp_path, capsys):
-    from rsbench.datasets.synth_scenes import synth_scenes
+    from rsbench.datasets.synth.scenes import synth_scenes
 
     src = synth_scenes(tmp_path / "src", "merced", per_class=5, size=(16, 16))
     args = ["build-msc", "--merced", str(src), "--size", "16"]

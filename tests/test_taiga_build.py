@@ -6,17 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rsbench.datasets.build_taiga import (
+from rsbench.datasets.builders.taiga import (
     IGNORE,
     TaigaOptions,
     build_taiga,
     inverse_median_frequency,
     weighted_percentile,
 )
-from rsbench.datasets.envi import EnviRaster
-from rsbench.datasets.format import open_dataset
-from rsbench.datasets.synth_taiga import synth_taiga
-from rsbench.datasets.taiga import CONTINUOUS, CUBE_NAMES, STANDS_NAME
+from rsbench.datasets.format.reader import open_dataset
+from rsbench.datasets.sources.envi import EnviRaster
+from rsbench.datasets.sources.taiga import CONTINUOUS, CUBE_NAMES, STANDS_NAME
+from rsbench.datasets.synth.taiga import synth_taiga
 from rsbench.errors import InputError, UsageError
 
 OPTS = dict(patch=9, stride=4, bands="2:20")
@@ -233,7 +233,7 @@ def test_resume_after_interruption(src, tmp_path, monkeypatch, stands_ds):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rsbench.datasets.build_taiga.select_windows", boom)
+    monkeypatch.setattr("rsbench.datasets.builders.taiga.select_windows", boom)
     with pytest.raises(KeyboardInterrupt):
         build_taiga(src, out, **OPTS, split="stands", seed=1)
     monkeypatch.undo()

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from rsbench.datasets.build_taiga import build_taiga
-from rsbench.datasets.format import open_dataset
-from rsbench.datasets.synth_taiga import synth_taiga
+from rsbench.datasets.builders.taiga import build_taiga
+from rsbench.datasets.format.reader import open_dataset
+from rsbench.datasets.synth.taiga import synth_taiga
 from rsbench.errors import UsageError
 from rsbench.training.config import load_benchmark
 from rsbench.training.runner import RunRequest, run_benchmark

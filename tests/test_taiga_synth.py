@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from rsbench.datasets.envi import EnviRaster, band_descriptions, parse_header_text
-from rsbench.datasets.synth_taiga import LABEL_BUFFER, synth_taiga
-from rsbench.datasets.taiga import BAND_NAMES, CUBE_NAMES, STANDS_NAME, find_taiga
+from rsbench.datasets.sources.envi import EnviRaster, band_descriptions, parse_header_text
+from rsbench.datasets.sources.taiga import BAND_NAMES, CUBE_NAMES, STANDS_NAME, find_taiga
+from rsbench.datasets.synth.taiga import LABEL_BUFFER, synth_taiga
 from rsbench.errors import InputError
 
 

@@ -83,7 +83,7 @@ def test_psc_metrics_equal_a_hand_evaluation_of_the_saved_model(psc, tmp_path):
                       RunRequest(model="tiny", data=str(psc), out=str(tmp_path)))
     run = tf.run_dir(tmp_path, "psc5", "tiny")
     state = torch.load(run / "checkpoint.pt", weights_only=False)
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
     from rsbench.models.base import TaskInfo
 
     ds = open_dataset(psc)

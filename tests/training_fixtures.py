@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from rsbench.datasets.format import DatasetWriter, TaskSpec
+from rsbench.datasets.format.manifest import TaskSpec
+from rsbench.datasets.format.writer import DatasetWriter
 from rsbench.models.base import MultiTaskModel, TaskInfo
 
 PALETTE = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40],

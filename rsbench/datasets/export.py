@@ -11,10 +11,10 @@ from PIL import Image
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
-from rsbench.datasets.manifest import INDEX, MANIFEST
-from rsbench.datasets.preview_psc import colorize
-from rsbench.datasets.reader import Dataset
-from rsbench.datasets.safepaths import check_plain_name
+from rsbench.datasets.format.manifest import INDEX, MANIFEST
+from rsbench.datasets.format.reader import Dataset
+from rsbench.datasets.format.safepaths import check_plain_name
+from rsbench.datasets.previews.psc import colorize
 from rsbench.errors import UsageError
 from rsbench.progress import progress
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torchvision import tv_tensors
 
-from rsbench.datasets.format import Dataset as BuiltDataset
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format.reader import Dataset as BuiltDataset
+from rsbench.datasets.format.reader import open_dataset
 
 
 class TaskDataset(torch.utils.data.Dataset):
@@ -64,7 +64,7 @@ class TaskDataset(torch.utils.data.Dataset):
     def plot(self, index: int, show_titles: bool = True, suptitle: str | None = None):
         """A matplotlib Figure of sample ``index`` (as TorchGeo's ``plot``): image with class
         name; PSC mask in the manifest's colours with a legend; TAIGA RGB composite, label
-        windows and continuous values (see :mod:`rsbench.datasets.sample_plot`)."""
-        from rsbench.datasets.sample_plot import plot_sample
+        windows and continuous values (see :mod:`rsbench.datasets.previews.sample_plot`)."""
+        from rsbench.datasets.previews.sample_plot import plot_sample
 
         return plot_sample(self, index, show_titles=show_titles, suptitle=suptitle)

@@ -56,7 +56,7 @@ def parse_data(values: Sequence[str]) -> tuple[str | None, dict[str, str]]:
 
 def dataset_problem(benchmark: str, path: str | None) -> str | None:
     """Why ``path`` cannot serve ``benchmark`` (None when it can)."""
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
     from rsbench.training.config import load_benchmark
 
     if path is None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format.reader import open_dataset
 from rsbench.errors import InputError, UsageError
 from rsbench.progress import progress
 

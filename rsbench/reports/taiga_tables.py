@@ -196,7 +196,7 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
         return _finite(m)
 
     def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
-        from rsbench.datasets.taiga import CATEGORICAL, CONTINUOUS
+        from rsbench.datasets.sources.taiga import CATEGORICAL, CONTINUOUS
 
         found = runs.of(bench, method)
         pick = categorical if kind == "categorical" else continuous
@@ -264,7 +264,7 @@ def run_complexity(run: RunResult) -> dict:
     try:
         import torch
 
-        from rsbench.datasets.format import open_dataset
+        from rsbench.datasets.format.reader import open_dataset
         from rsbench.models import build_model
         from rsbench.models.base import TaskInfo
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rsbench.datasets.format import json_default
+from rsbench.datasets.format.manifest import json_default
 from rsbench.diskspace import disk_full, nearly_full
 from rsbench.errors import InputError
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rsbench.datasets.format import Dataset as BuiltDataset
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format.reader import Dataset as BuiltDataset
+from rsbench.datasets.format.reader import open_dataset
 from rsbench.errors import UsageError
 from rsbench.training.config import resolve
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rsbench.datasets.format import Dataset as BuiltDataset
+from rsbench.datasets.format.reader import Dataset as BuiltDataset
 from rsbench.progress import progress
 from rsbench.training.config import resolve, task_settings
 from rsbench.training.data import EpochBatches, TaskGroup, make_loader, make_reader

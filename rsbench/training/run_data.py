@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rsbench.datasets.format import Dataset as BuiltDataset
+from rsbench.datasets.format.reader import Dataset as BuiltDataset
 from rsbench.errors import InputError
 
 

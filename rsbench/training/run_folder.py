@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from rsbench.datasets.format import atomic_write_text, json_default
+from rsbench.datasets.format.manifest import atomic_write_text, json_default
 from rsbench.errors import InputError
 from rsbench.progress import is_quiet
 

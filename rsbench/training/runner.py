@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from rsbench import __version__
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format.reader import open_dataset
 from rsbench.errors import UsageError
 from rsbench.locking import folder_lock
 from rsbench.progress import is_quiet

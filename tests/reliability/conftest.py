@@ -15,7 +15,7 @@ OPTS_CLI = ["--patch", "5", "--stride", "4", "--bands", "0:8"]
 
 @pytest.fixture(scope="session")
 def tiny_taiga(tmp_path_factory) -> Path:
-    from rsbench.datasets.synth_taiga import synth_taiga
+    from rsbench.datasets.synth.taiga import synth_taiga
 
     return synth_taiga(tmp_path_factory.mktemp("taiga_src"), size=(96, 96), bands=10, stands=12,
                        seed=2)
@@ -23,7 +23,7 @@ def tiny_taiga(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def taiga_reference(tiny_taiga, tmp_path_factory) -> Path:
-    from rsbench.datasets.build_taiga import build_taiga
+    from rsbench.datasets.builders.taiga import build_taiga
 
     out = tmp_path_factory.mktemp("taiga_ref") / "ref"
     build_taiga(tiny_taiga, out, **OPTS)

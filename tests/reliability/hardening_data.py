@@ -12,7 +12,7 @@ TAIGA_BUILD = ["--patch", "9", "--stride", "4", "--bands", "0:16"]
 
 def taiga_source(root: Path) -> Path:
     """A synthetic TAIGA (140x160 px, 16 bands) in ``root``."""
-    from rsbench.datasets.synth_taiga import synth_taiga
+    from rsbench.datasets.synth.taiga import synth_taiga
 
     synth_taiga(root, size=TAIGA_SIZE, bands=TAIGA_BANDS, stands=14, seed=5)
     return root
@@ -26,7 +26,7 @@ def taiga_dataset(src: Path, out: Path) -> Path:
 
 def merced_source(root: Path, per_class: int = 2, size: int = 32) -> Path:
     """A synthetic UC Merced (21 classes) of ``per_class`` images of ``size`` px in ``root``."""
-    from rsbench.datasets.synth_scenes import synth_scenes
+    from rsbench.datasets.synth.scenes import synth_scenes
 
     synth_scenes(root, "merced", per_class=per_class, size=(size, size), seed=0)
     return root

@@ -25,7 +25,7 @@ from reliability.hardening_data import (
     taiga_source,
 )
 from rsbench.cli.main import cli, main
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format.reader import open_dataset
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
@@ -57,7 +57,7 @@ def test_ctrl_c_in_a_build_prints_the_resume_command_that_finishes_it(taiga, tmp
     def ctrl_c(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rsbench.datasets.build_taiga.select_windows", ctrl_c)
+    monkeypatch.setattr("rsbench.datasets.builders.taiga.select_windows", ctrl_c)
     code, err = run_cli(["-q", "build-taiga", "--taiga", str(src), "--out", str(out),
                          *TAIGA_BUILD], capsys)
     monkeypatch.undo()

@@ -128,7 +128,7 @@ def test_unreadable_label_folder(synth_gid5, tmp_path, capsys, monkeypatch):
 def test_unreadable_label_file(synth_gid5, tmp_path, capsys, monkeypatch):
     from rasterio.errors import RasterioIOError
 
-    import rsbench.datasets.build_psc as build_psc
+    import rsbench.datasets.builders.psc as build_psc
 
     real_open = build_psc.rasterio.open
 

@@ -15,8 +15,8 @@ from gidtools import to_rgb, write_pair
 
 from rsbench.cli.main import main
 from rsbench.datasets import open_dataset
-from rsbench.datasets.manifest import MAX_CLASSES, TaskSpec
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.format.manifest import MAX_CLASSES, TaskSpec
+from rsbench.datasets.format.writer import DatasetWriter
 from rsbench.errors import InputError, UsageError
 
 N = 6
@@ -114,7 +114,7 @@ def test_sizes_are_checked_against_the_files_on_disk(tmp_path):
 
 
 def test_mapping_rows_must_be_plain_class_names(tmp_path):
-    from rsbench.datasets.build_msc import read_mapping
+    from rsbench.datasets.builders.msc import read_mapping
 
     csv = tmp_path / "map.csv"
     csv.write_text("shared_class,merced\nfarm,agricultural\n../../x,forest\n")
@@ -124,7 +124,7 @@ def test_mapping_rows_must_be_plain_class_names(tmp_path):
 
 
 def test_out_inside_a_source_folder_is_refused(tmp_path):
-    from rsbench.datasets.scene_build import check_out_outside
+    from rsbench.datasets.builders.scene_build import check_out_outside
 
     src = tmp_path / "UCMerced_LandUse"
     src.mkdir()

@@ -1,7 +1,7 @@
 """A build killed at each step of finalize resumes to the same dataset (issue 14, item 2).
 
 The kill is injected (an exception, or ``os._exit`` in a child process for a hard kill with no
-clean-up) at every step boundary of :func:`rsbench.datasets.finalize.finalize`, including
+clean-up) at every step boundary of :func:`rsbench.datasets.format.finalize.finalize`, including
 between the moves of the staged rasters, where the old finalize became unresumable.
 """
 
@@ -12,10 +12,10 @@ import sys
 
 import pytest
 
-from rsbench.datasets import finalize as fin
 from rsbench.datasets import open_dataset
-from rsbench.datasets.build_taiga import build_taiga
-from rsbench.datasets.summary import resume_plan
+from rsbench.datasets.builders.taiga import build_taiga
+from rsbench.datasets.format import finalize as fin
+from rsbench.datasets.format.summary import resume_plan
 from rsbench.errors import InputError
 
 from .conftest import OPTS, OPTS_CLI, assert_same_dataset
@@ -66,8 +66,8 @@ def test_hard_kill_in_finalize_then_cli_resume(point, tiny_taiga, taiga_referenc
     out = tmp_path / "taiga"
     code = (
         "import os\n"
-        "from rsbench.datasets import finalize as fin\n"
-        "from rsbench.datasets.build_taiga import build_taiga\n"
+        "from rsbench.datasets.format import finalize as fin\n"
+        "from rsbench.datasets.builders.taiga import build_taiga\n"
         f"fin.reached = lambda step: os._exit(9) if step == {point!r} else None\n"
         f"build_taiga({str(tiny_taiga)!r}, {str(out)!r}, **{OPTS!r})\n"
     )

@@ -8,8 +8,8 @@ import json
 import pytest
 from test_gid_mtl import write_fake_gid_mtl
 
-from rsbench.datasets.build_psc import PscOptions
-from rsbench.datasets.gid_mtl import GidMtlImport, import_gid_mtl
+from rsbench.datasets.builders.gid_mtl import GidMtlImport, import_gid_mtl
+from rsbench.datasets.builders.psc import PscOptions
 
 
 def test_crop_report_survives_resume(tmp_path, monkeypatch):

@@ -15,9 +15,9 @@ from PIL import Image
 
 from reliability.hardening_data import TAIGA_BUILD, merced_source, one_line, taiga_source
 from rsbench.cli.main import main
-from rsbench.datasets.envi import EnviRaster, looks_byte_swapped
-from rsbench.datasets.format import open_dataset
-from rsbench.datasets.scene_images import decode_resize
+from rsbench.datasets.format.reader import open_dataset
+from rsbench.datasets.sources.envi import EnviRaster, looks_byte_swapped
+from rsbench.datasets.sources.scene_images import decode_resize
 from rsbench.errors import InputError
 
 CUBE = "20170615_reflectance_mosaic_128b"
@@ -175,7 +175,7 @@ def test_byte_order_check_on_plausible_and_swapped_samples():
 
 
 def test_an_unreadable_scene_image_is_named_as_a_permission_problem(tmp_path, monkeypatch):
-    import rsbench.datasets.scene_images as scene_images
+    import rsbench.datasets.sources.scene_images as scene_images
 
     path = tmp_path / "a.tif"
     Image.fromarray(rgb8()).save(path)

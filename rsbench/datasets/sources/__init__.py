@@ -1,5 +1,10 @@
-"""Public scene-classification sources, one file each (UC Merced, AID, NWPU-RESISC45, PatternNet,
-EuroSAT). Registration order is the task order of MSC and of every list shown to users.
+"""Readers of the public source datasets in their published on-disk layouts.
+
+Scene classification: one file per source describing its download (``merced``, ``aid``,
+``nwpu``, ``patternnet``, ``eurosat``; a ``SceneSpec`` registered in ``base``), read by
+``scenes`` and decoded by ``scene_images``. GID image/label pairs: ``gid``. Hyperspectral: the
+ENVI raster reader ``envi`` and the TAIGA files and bands ``taiga``. Registration order of the
+scene sources is the task order of MSC and of every list shown to users.
 """
 
 from __future__ import annotations

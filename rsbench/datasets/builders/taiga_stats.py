@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.manifest import TaskSpec
+from rsbench.datasets.format.manifest import TaskSpec
 from rsbench.errors import InputError, UsageError
 
 IGNORE = 255

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.manifest import (
+from rsbench.datasets.format.manifest import (
     ARRAYS,
     FOOTPRINTS,
     INDEX,
@@ -34,8 +34,8 @@ from rsbench.datasets.manifest import (
     TaskSpec,
     atomic_write_text,
 )
-from rsbench.datasets.split_files import SPLIT_FILE, split_file_text
-from rsbench.datasets.writer import DatasetWriter, Part, remove_leftovers, retire_staging
+from rsbench.datasets.format.split_files import SPLIT_FILE, split_file_text
+from rsbench.datasets.format.writer import DatasetWriter, Part, remove_leftovers, retire_staging
 from rsbench.diskspace import require_free
 from rsbench.errors import InputError
 
@@ -96,10 +96,10 @@ def finalize(
     ``footprints`` is a GeoDataFrame (or a list, one per CRS); ``previews(out_dir, dataset)``
     draws preview images; ``counts`` gives per-split class counts the builder already has.
     ``split_keys`` = (keys, splits) is written as ``splits.csv`` (stable keys: see
-    :mod:`rsbench.datasets.split_files`); ``split_source`` records the ``--splits`` file used.
+    :mod:`rsbench.datasets.format.split_files`); ``split_source`` records the ``--splits`` file used.
     Returns the manifest as written (a dict).
     """
-    from rsbench.datasets.reader import Dataset
+    from rsbench.datasets.format.reader import Dataset
 
     out = writer.out
     atomic_write_text(writer.staging / JOURNAL, json.dumps({"done": "begun"}))

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsbench.datasets.format import Dataset
-from rsbench.datasets.preview_grid import save_labelled_grid
+from rsbench.datasets.format.reader import Dataset
+from rsbench.datasets.previews.grid import save_labelled_grid
 
 THUMB = 72  # pixels per thumbnail side
 GAP = 2

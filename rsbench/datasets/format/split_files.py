@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.manifest import sha256_file
+from rsbench.datasets.format.manifest import sha256_file
 from rsbench.errors import InputError
 
 SPLIT_FILE = "splits.csv"

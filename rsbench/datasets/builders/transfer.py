@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rsbench.datasets.build_msc import plan_full
-from rsbench.datasets.builder import Builder, run_build
-from rsbench.datasets.scene_build import check_out_outside, check_size, finish, write_parts
-from rsbench.datasets.scenes import read_scene_dataset
+from rsbench.datasets.builders.base import Builder, run_build
+from rsbench.datasets.builders.msc import plan_full
+from rsbench.datasets.builders.scene_build import check_out_outside, check_size, finish, write_parts
+from rsbench.datasets.format.split_files import SplitFile
+from rsbench.datasets.format.writer import DatasetWriter
 from rsbench.datasets.sources import sources_for
-from rsbench.datasets.split_files import SplitFile
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.sources.scenes import read_scene_dataset
 from rsbench.errors import InputError, UsageError
 
 TRANSFER_SOURCES = sources_for("transfer")  # registered with benchmark="transfer"

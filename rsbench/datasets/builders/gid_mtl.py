@@ -17,13 +17,13 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from rsbench.datasets import gid
-from rsbench.datasets.build_psc import PscOptions, psc_splits, psc_tasks
-from rsbench.datasets.builder import Builder, run_build
-from rsbench.datasets.manifest import describe_source
-from rsbench.datasets.psc_rule import scene_decision
-from rsbench.datasets.split_files import SplitFile
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.builders.base import Builder, run_build
+from rsbench.datasets.builders.psc import PscOptions, psc_splits, psc_tasks
+from rsbench.datasets.builders.psc_rule import scene_decision
+from rsbench.datasets.format.manifest import describe_source
+from rsbench.datasets.format.split_files import SplitFile
+from rsbench.datasets.format.writer import DatasetWriter
+from rsbench.datasets.sources import gid
 from rsbench.errors import InputError, unreadable
 from rsbench.progress import progress
 
@@ -140,7 +140,7 @@ class GidMtlImport(Builder):
         part.close({"sources": sources, "cropped_to_size": cropped})
 
     def finish(self, writer: DatasetWriter) -> dict:
-        from rsbench.datasets.preview_psc import write_psc_previews
+        from rsbench.datasets.previews.psc import write_psc_previews
 
         opts, keys = self.opts, self.keys
         parts = writer.parts(keys)

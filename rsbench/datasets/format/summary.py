@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rsbench.datasets.manifest import MANIFEST, PARTS, STAGING
-from rsbench.datasets.writer import BUILD, STAGES
+from rsbench.datasets.format.manifest import MANIFEST, PARTS, STAGING
+from rsbench.datasets.format.writer import BUILD, STAGES
 from rsbench.locking import active_holder
 
 
 def dataset_summary(ds: Any) -> str:
-    """Tasks, classes and counts per split of an open :class:`~rsbench.datasets.reader.Dataset`."""
+    """Tasks, classes and counts per split of an open :class:`~rsbench.datasets.format.reader.Dataset`."""
     m = ds.meta
     lines = [f"{ds.root}: {m.name} built by {m.builder} "
              f"(rsbench {m.rsbench_version}, format v{m.format_version})",
@@ -67,7 +67,7 @@ def builder_running(root: str | Path) -> str | None:
 
 def resume_plan(root: str | Path) -> str:
     """What ``--resume`` will do with the unfinished build in ``root``, in one clause."""
-    from rsbench.datasets.finalize import last_step
+    from rsbench.datasets.format.finalize import last_step
 
     root = Path(root)
     staging = root / STAGING

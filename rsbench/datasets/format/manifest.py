@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rsbench import __version__
-from rsbench.datasets.safepaths import inside
+from rsbench.datasets.format.safepaths import inside
 from rsbench.errors import InputError
 
 FORMAT_NAME = "rsbench-dataset"

@@ -20,13 +20,13 @@ import pandas as pd
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from rsbench.datasets import gid
-from rsbench.datasets.builder import Builder, run_build
-from rsbench.datasets.manifest import TaskSpec, describe_source
-from rsbench.datasets.psc_strips import StripLoader, strips_ahead
-from rsbench.datasets.split_files import SplitFile
-from rsbench.datasets.splits import check_fraction, split_by_group, split_per_class
-from rsbench.datasets.writer import DatasetWriter, PartWriter
+from rsbench.datasets.builders.base import Builder, run_build
+from rsbench.datasets.builders.psc_strips import StripLoader, strips_ahead
+from rsbench.datasets.builders.splits import check_fraction, split_by_group, split_per_class
+from rsbench.datasets.format.manifest import TaskSpec, describe_source
+from rsbench.datasets.format.split_files import SplitFile
+from rsbench.datasets.format.writer import DatasetWriter, PartWriter
+from rsbench.datasets.sources import gid
 from rsbench.errors import InputError, UsageError, unreadable
 from rsbench.progress import progress
 
@@ -276,7 +276,7 @@ class PscBuilder(Builder):
         _run_parts(writer, self.pairs, str(Path(self.gid_root)), self.opts, self.workers)
 
     def finish(self, writer: DatasetWriter) -> dict:
-        from rsbench.datasets.preview_psc import write_psc_previews
+        from rsbench.datasets.previews.psc import write_psc_previews
 
         opts = self.opts
         keys = [p.stem for p in self.pairs]

@@ -16,7 +16,7 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from rsbench.datasets.gid import class_colors, scheme
+from rsbench.datasets.sources.gid import class_colors, scheme
 from rsbench.errors import UsageError
 from rsbench.progress import progress
 

@@ -14,8 +14,8 @@ import numpy as np
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from rsbench.datasets import gid
-from rsbench.datasets.psc_rule import REASONS, scene_decision, window_counts
+from rsbench.datasets.builders.psc_rule import REASONS, scene_decision, window_counts
+from rsbench.datasets.sources import gid
 from rsbench.errors import unreadable
 
 

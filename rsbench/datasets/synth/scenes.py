@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsbench.datasets.scenes import SceneSpec, norm, spec
+from rsbench.datasets.sources.scenes import SceneSpec, norm, spec
 from rsbench.errors import UsageError
 from rsbench.progress import progress
 

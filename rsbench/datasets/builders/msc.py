@@ -17,24 +17,24 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.datasets.builder import Builder, run_build
-from rsbench.datasets.safepaths import check_plain_name
-from rsbench.datasets.scene_build import (
+from rsbench.datasets.builders.base import Builder, run_build
+from rsbench.datasets.builders.scene_build import (
     TaskPlan,
     check_out_outside,
     check_size,
     finish,
     write_parts,
 )
-from rsbench.datasets.scenes import SceneSource, norm, read_scene_dataset, spec
+from rsbench.datasets.builders.splits import task_seed
+from rsbench.datasets.format.safepaths import check_plain_name
+from rsbench.datasets.format.split_files import SplitFile
+from rsbench.datasets.format.writer import DatasetWriter
 from rsbench.datasets.sources import sources_for
-from rsbench.datasets.split_files import SplitFile
-from rsbench.datasets.splits import task_seed
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.sources.scenes import SceneSource, norm, read_scene_dataset, spec
 from rsbench.errors import InputError, UsageError
 
 MSC_SOURCES = sources_for("msc")  # registered with benchmark="msc", in registration order
-DEFAULT_MAPPING = Path(__file__).resolve().parents[1] / "data" / "mini_msc_mapping.csv"
+DEFAULT_MAPPING = Path(__file__).resolve().parents[2] / "data" / "mini_msc_mapping.csv"
 PAPER_PER_CLASS = 100
 
 

@@ -23,8 +23,8 @@ from affine import Affine
 from rasterio.features import rasterize
 from scipy.ndimage import minimum_filter
 
-from rsbench.datasets.envi import format_header, map_info
-from rsbench.datasets.taiga import (
+from rsbench.datasets.sources.envi import format_header, map_info
+from rsbench.datasets.sources.taiga import (
     BAND_NAMES,
     CUBE_NAMES,
     STANDS_NAME,

@@ -30,7 +30,7 @@ of all labelled pixels, as the paper) are dropped to ignore.
 
 Passes: (1) survey of ``forestdata_stands`` (stand ids, value counts per split region), (2) one
 read of the cube's bands into ``image`` (validity mask, training band statistics), (3) targets.
-Each pass is a resumable stage; rows are read strip by strip (see :mod:`rsbench.datasets.envi`).
+Each pass is a resumable stage; rows are read strip by strip (see :mod:`rsbench.datasets.sources.envi`).
 """
 
 from __future__ import annotations
@@ -43,14 +43,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.builder import Builder, run_build
-from rsbench.datasets.envi import EnviRaster
-from rsbench.datasets.manifest import describe_source
-from rsbench.datasets.split_files import SplitFile
-from rsbench.datasets.splits import split_regions_by_share
-from rsbench.datasets.taiga import find_taiga, read_variables
-from rsbench.datasets.taiga_passes import TaigaPasses
-from rsbench.datasets.taiga_stats import (  # noqa: F401 - re-exported for callers and tests
+from rsbench.datasets.builders.base import Builder, run_build
+from rsbench.datasets.builders.splits import split_regions_by_share
+from rsbench.datasets.builders.taiga_passes import TaigaPasses
+from rsbench.datasets.builders.taiga_stats import (  # noqa: F401 - re-exported for callers and tests
     IGNORE,
     inverse_median_frequency,
     parse_bands,
@@ -58,13 +54,17 @@ from rsbench.datasets.taiga_stats import (  # noqa: F401 - re-exported for calle
     task_specs,
     weighted_percentile,
 )
-from rsbench.datasets.taiga_windows import (
+from rsbench.datasets.builders.taiga_windows import (
     SPLITS,
     grid,
     select_windows,
     split_regions,
 )
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.format.manifest import describe_source
+from rsbench.datasets.format.split_files import SplitFile
+from rsbench.datasets.format.writer import DatasetWriter
+from rsbench.datasets.sources.envi import EnviRaster
+from rsbench.datasets.sources.taiga import find_taiga, read_variables
 from rsbench.errors import InputError, UsageError
 
 WINDOW_COLUMNS = ["win_row", "win_col", "win_h", "win_w"]
@@ -254,7 +254,7 @@ class TaigaBuilder(TaigaPasses, Builder):
                             for k, sp in enumerate(SPLITS, start=1)}
         scale = self.cube.fields.get("reflectance scale factor", 10000)
         extra = {"taiga": {
-            "conventions": "see rsbench.datasets.build_taiga module docstring",
+            "conventions": "see rsbench.datasets.builders.taiga module docstring",
             "patch": opts.patch, "stride": opts.stride,
             "crop": {"row_off": crop[0], "col_off": crop[2], "rows": crop[1] - crop[0],
                      "cols": crop[3] - crop[2],
@@ -288,7 +288,7 @@ class TaigaBuilder(TaigaPasses, Builder):
         footprints = split_regions(windows, transform, crs)
         sources = [_describe(p, self.root) for p in (self.cube.header, self.cube.data,
                                                      self.stands.header, self.stands.data)]
-        from rsbench.datasets.preview_taiga import taiga_previews
+        from rsbench.datasets.previews.taiga import taiga_previews
 
         def previews(folder: Path, ds: Any) -> None:
             taiga_previews(folder, ds, code, valid)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.taiga_stats import IGNORE
-from rsbench.datasets.taiga_windows import no_data_free
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.builders.taiga_stats import IGNORE
+from rsbench.datasets.builders.taiga_windows import no_data_free
+from rsbench.datasets.format.writer import DatasetWriter
 from rsbench.errors import InputError
 from rsbench.progress import progress
 
@@ -20,7 +20,7 @@ STATS_EVERY = 4  # band mean/std use every 4th training pixel (min/max use all)
 
 
 class TaigaPasses:
-    """The passes; :class:`~rsbench.datasets.build_taiga.TaigaBuilder` provides the rasters
+    """The passes; :class:`~rsbench.datasets.builders.taiga.TaigaBuilder` provides the rasters
     (``cube``, ``stands``), options and ``writer``."""
 
     writer: DatasetWriter

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsbench.datasets.preview_grid import save_labelled_grid
+from rsbench.datasets.previews.grid import save_labelled_grid
 
 
 def _figure(**kwargs):

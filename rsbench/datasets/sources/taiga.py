@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rsbench.datasets.envi import EnviRaster, band_descriptions, normalise_band_name
+from rsbench.datasets.sources.envi import EnviRaster, band_descriptions, normalise_band_name
 from rsbench.errors import InputError
 
 CUBE_NAMES = ("20170615_reflectance_mosaic_128b", "20170615_reflectance_128b_mosaic")

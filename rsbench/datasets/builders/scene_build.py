@@ -17,12 +17,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from rsbench.datasets.manifest import TaskSpec
-from rsbench.datasets.scene_images import RESAMPLE_NAME, Decoded, decode_resize, decode_resize_job
-from rsbench.datasets.scenes import SceneImage, SceneSource
-from rsbench.datasets.split_files import SplitFile
-from rsbench.datasets.splits import split_per_class_grouped
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.builders.splits import split_per_class_grouped
+from rsbench.datasets.format.manifest import TaskSpec
+from rsbench.datasets.format.split_files import SplitFile
+from rsbench.datasets.format.writer import DatasetWriter
+from rsbench.datasets.sources.scene_images import (
+    RESAMPLE_NAME,
+    Decoded,
+    decode_resize,
+    decode_resize_job,
+)
+from rsbench.datasets.sources.scenes import SceneImage, SceneSource
 from rsbench.errors import InputError, UsageError
 from rsbench.progress import progress
 
@@ -148,7 +153,7 @@ def finish(writer: DatasetWriter, plans: list[TaskPlan], keys: list[str], *, nam
            n_train: Callable[[str, int, int], int], seed: int, size: tuple[int, int],
            extra: dict | None = None, split_file: SplitFile | None = None) -> dict:
     """Mark duplicates, draw the splits and write the finished dataset (manifest last)."""
-    from rsbench.datasets.preview_scenes import write_scene_previews
+    from rsbench.datasets.previews.scenes import write_scene_previews
 
     index = mark_duplicates(writer.load_index(keys))
     sample_keys = (index["task"].astype(str) + "/" + index["path"].astype(str)).tolist()

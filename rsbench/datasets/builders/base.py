@@ -14,7 +14,7 @@ import sys
 from abc import ABC, abstractmethod
 from typing import Any
 
-from rsbench.datasets.writer import DatasetWriter
+from rsbench.datasets.format.writer import DatasetWriter
 
 
 class Builder(ABC):

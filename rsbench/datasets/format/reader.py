@@ -1,7 +1,7 @@
 """Reading a finished dataset folder: typed manifest, index and memory-mapped arrays.
 
 Everything read from the folder is checked before it is used: the manifest against its schema
-(:class:`~rsbench.datasets.manifest.Manifest`), array files against the folder (no path outside
+(:class:`~rsbench.datasets.format.manifest.Manifest`), array files against the folder (no path outside
 it) and against their .npy headers (dtype, shape, bytes on disk), the index against the sample
 count; so a damaged or crafted folder gives one line naming the file, never a huge allocation.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.manifest import (
+from rsbench.datasets.format.manifest import (
     INDEX,
     MANIFEST,
     STAGING,
@@ -43,7 +43,7 @@ def read_manifest_typed(path: str | os.PathLike, hint: str | None = None) -> Man
     mf = root / MANIFEST
     if not mf.exists():
         if (root / STAGING).exists():
-            from rsbench.datasets.summary import builder_running, resume_plan
+            from rsbench.datasets.format.summary import builder_running, resume_plan
 
             running = builder_running(root)
             if running:
@@ -168,7 +168,7 @@ class Dataset:
 
     def summary(self) -> str:
         """A plain-text summary: tasks, classes and counts per split."""
-        from rsbench.datasets.summary import dataset_summary
+        from rsbench.datasets.format.summary import dataset_summary
 
         return dataset_summary(self)
 

@@ -3,7 +3,7 @@
 Builders stream samples into per-source *parts* (``.staging/parts/<key>/``), record finished
 whole-dataset passes as *stages* (``.staging/stages/<key>.json``) and write large rasters row
 block by row block (``.staging/rasters/<name>.npy``); :meth:`DatasetWriter.finalize` (see
-:mod:`rsbench.datasets.finalize`) then gathers them into the finished folder, manifest last.
+:mod:`rsbench.datasets.format.finalize`) then gathers them into the finished folder, manifest last.
 Each part and stage becomes visible with one rename, so a kill leaves it finished or absent.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.manifest import (
+from rsbench.datasets.format.manifest import (
     MANIFEST,
     PARTS,
     STAGING,
@@ -288,8 +288,8 @@ class DatasetWriter:
 
     # finish -------------------------------------------------------------------------------
     def finalize(self, index: pd.DataFrame, **kwargs: Any) -> dict:
-        """Write the finished dataset (see :func:`rsbench.datasets.finalize.finalize`)."""
-        from rsbench.datasets.finalize import finalize
+        """Write the finished dataset (see :func:`rsbench.datasets.format.finalize.finalize`)."""
+        from rsbench.datasets.format.finalize import finalize
 
         try:
             return finalize(self, index, **kwargs)
