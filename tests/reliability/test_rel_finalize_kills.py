@@ -15,7 +15,7 @@ import pytest
 from rsbench.datasets import open_dataset
 from rsbench.datasets.builders.taiga import build_taiga
 from rsbench.datasets.format import finalize as fin
-from rsbench.datasets.format.summary import resume_plan
+from rsbench.datasets.format.staging import resume_plan
 from rsbench.errors import InputError
 
 from .conftest import OPTS, OPTS_CLI, assert_same_dataset

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,12 +34,15 @@ from rsbench.datasets.format.manifest import (
     TaskSpec,
     atomic_write_text,
 )
+from rsbench.datasets.format.reader import Dataset
 from rsbench.datasets.format.split_files import SPLIT_FILE, split_file_text
-from rsbench.datasets.format.writer import DatasetWriter, Part, remove_leftovers, retire_staging
+from rsbench.datasets.format.staging import JOURNAL, Part, remove_leftovers, retire_staging
 from rsbench.diskspace import require_free
 from rsbench.errors import InputError
 
-JOURNAL = "finalize.json"
+if TYPE_CHECKING:  # the writer calls finalize; at run time finalize needs no writer import
+    from rsbench.datasets.format.writer import DatasetWriter
+
 STEPS = ("rasters", "arrays", "index", "footprints", "counts", "previews", "manifest",
          "cleanup")
 
@@ -53,14 +56,6 @@ def _journal(writer: DatasetWriter, step: str) -> None:
     if writer.staging.exists():
         atomic_write_text(writer.staging / JOURNAL, json.dumps({"done": step}))
     reached(step)
-
-
-def last_step(staging: Path) -> str | None:
-    """The last finished finalize step recorded in ``staging`` (None if finalize never ran)."""
-    try:
-        return json.loads((staging / JOURNAL).read_text()).get("done")
-    except (FileNotFoundError, ValueError, AttributeError):
-        return None
 
 
 def _checked_move(src: Path, dst: Path, name: str) -> None:
@@ -99,8 +94,6 @@ def finalize(
     :mod:`rsbench.datasets.format.split_files`); ``split_source`` records the ``--splits`` file used.
     Returns the manifest as written (a dict).
     """
-    from rsbench.datasets.format.reader import Dataset
-
     out = writer.out
     atomic_write_text(writer.staging / JOURNAL, json.dumps({"done": "begun"}))
     parts = writer.parts(keys)

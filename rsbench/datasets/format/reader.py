@@ -26,6 +26,8 @@ from rsbench.datasets.format.manifest import (
     array_path,
     check_array_file,
 )
+from rsbench.datasets.format.staging import builder_running, resume_plan
+from rsbench.datasets.format.summary import dataset_summary
 from rsbench.errors import InputError, UsageError
 
 
@@ -43,8 +45,6 @@ def read_manifest_typed(path: str | os.PathLike, hint: str | None = None) -> Man
     mf = root / MANIFEST
     if not mf.exists():
         if (root / STAGING).exists():
-            from rsbench.datasets.format.summary import builder_running, resume_plan
-
             running = builder_running(root)
             if running:
                 raise InputError(f"{root} is being built right now by {running}; wait for it "
@@ -168,8 +168,6 @@ class Dataset:
 
     def summary(self) -> str:
         """A plain-text summary: tasks, classes and counts per split."""
-        from rsbench.datasets.format.summary import dataset_summary
-
         return dataset_summary(self)
 
 

@@ -1,16 +1,10 @@
 """Text views of dataset folders: the summary of a finished one (``rsbench info``), its class
-count tables, and what ``--resume`` will do with an unfinished one."""
+count tables (what ``--resume`` will do with an unfinished one is in ``staging``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-from rsbench.datasets.format.manifest import MANIFEST, PARTS, STAGING
-from rsbench.datasets.format.writer import BUILD, STAGES
-from rsbench.locking import active_holder
 
 
 def dataset_summary(ds: Any) -> str:
@@ -54,40 +48,3 @@ def format_count_table(task: Mapping[str, Any]) -> str:
     out.append("  " + "total".ljust(width) + "".join(f"{v:12d}" for v in tot)
                + f"{sum(tot):12d}")
     return "\n".join(out)
-
-
-def builder_running(root: str | Path) -> str | None:
-    """"process <pid> (<what>)" when a live process holds the folder's build lock, else None."""
-    held = active_holder(Path(root))
-    if held is None:
-        return None
-    pid, what = held
-    return f"process {pid if pid is not None else '?'} ({what or 'a build'})"
-
-
-def resume_plan(root: str | Path) -> str:
-    """What ``--resume`` will do with the unfinished build in ``root``, in one clause."""
-    from rsbench.datasets.format.finalize import last_step
-
-    root = Path(root)
-    staging = root / STAGING
-    if (root / MANIFEST).exists():
-        return "the dataset is finished; --resume has nothing to do"
-    try:
-        builder = json.loads((staging / BUILD).read_text()).get("builder", "the builder")
-    except (OSError, ValueError, AttributeError):
-        return "no build was recorded: a build without --resume starts afresh"
-    parts = sorted(p.parent.name for p in (staging / PARTS).glob("*/part.json"))
-    stages = sorted(p.stem for p in (staging / STAGES).glob("*.json"))
-    step = last_step(staging)
-    if step is not None:
-        return (f"{builder} was finalizing (last finished step: {step}); --resume redoes "
-                "finalize from the staged data, reading no source again")
-    if not parts and not stages:
-        return (f"{builder} finished nothing yet; the same command with or without --resume "
-                "starts afresh")
-    done = [f"{len(parts)} finished part(s)"] if parts else []
-    if stages:
-        done.append(f"finished pass(es): {', '.join(stages)}")
-    return (f"{builder} kept {' and '.join(done)}; --resume reads only the rest of the "
-            "sources, then finalizes")

@@ -14,13 +14,13 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rsbench.datasets.format.finalize import finalize
 from rsbench.datasets.format.manifest import (
     MANIFEST,
     PARTS,
@@ -28,15 +28,16 @@ from rsbench.datasets.format.manifest import (
     atomic_write_text,
     json_default,
 )
+from rsbench.datasets.format.staging import (
+    _LEFTOVERS,
+    BUILD,
+    RASTERS,
+    STAGES,
+    Part,
+    remove_leftovers,
+)
 from rsbench.errors import InputError, UsageError
-from rsbench.locking import LOCK_NAME, folder_lock
-
-STAGES = "stages"
-RASTERS = "rasters"
-TRASH = ".staging-done"  # the staging folder is renamed to this before it is deleted
-BUILD = "build.json"
-# files a lock or an interrupted clean-up may leave in an output folder that holds no build
-_LEFTOVERS = {STAGING, TRASH, LOCK_NAME}
+from rsbench.locking import folder_lock
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -102,28 +103,6 @@ class PartWriter:
         for f in self._files.values():
             f.close()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
-
-
-@dataclass
-class Part:
-    """A finished part read back from staging."""
-
-    key: str
-    path: Path
-    count: int
-    arrays: dict[str, dict]
-    info: dict
-
-    def rows(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "rows.parquet")
-
-    def array(self, name: str) -> np.ndarray:
-        meta = self.arrays[name]
-        shape = (self.count, *meta["shape"])
-        if self.count == 0:
-            return np.zeros(shape, dtype=np.dtype(meta["dtype"]))
-        return np.memmap(self.path / f"{name}.bin", dtype=np.dtype(meta["dtype"]), mode="r",
-                         shape=shape)
 
 
 class RasterWriter:
@@ -289,27 +268,7 @@ class DatasetWriter:
     # finish -------------------------------------------------------------------------------
     def finalize(self, index: pd.DataFrame, **kwargs: Any) -> dict:
         """Write the finished dataset (see :func:`rsbench.datasets.format.finalize.finalize`)."""
-        from rsbench.datasets.format.finalize import finalize
-
         try:
             return finalize(self, index, **kwargs)
         finally:
             self.close()
-
-
-def retire_staging(out: Path) -> None:
-    """Rename ``.staging`` away in one step (deleting it can then be interrupted harmlessly)."""
-    if (out / STAGING).exists():
-        if (out / TRASH).exists():
-            shutil.rmtree(out / TRASH)
-        os.replace(out / STAGING, out / TRASH)
-
-
-def remove_leftovers(out: Path, staging: bool = False) -> None:
-    """Delete an interrupted clean-up's renamed staging folder, and ``.staging`` itself when
-    ``staging`` or when the dataset is finished; renamed before deleted, so a kill never leaves
-    half a staging folder."""
-    if staging or (out / MANIFEST).exists():
-        retire_staging(out)
-    if (out / TRASH).exists():
-        shutil.rmtree(out / TRASH)
