@@ -7,6 +7,7 @@ memory (max RSS) of each process comes from ``os.wait4``.
     python benchmarks/bench_build_psc.py                      # 4 pairs of 7200x6800 (GID size)
     python benchmarks/bench_build_psc.py --repeat 5 --keep /tmp/gid   # keep the synthetic GID
     python benchmarks/bench_build_psc.py --images 2 --size 3600x3400 --workers 1 2
+    python benchmarks/bench_build_psc.py --keep /tmp/gid --repeat 5 --workers 1 --before /tmp/old
 """
 
 from __future__ import annotations
@@ -39,12 +40,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     ap.add_argument("--keep", type=Path, default=None, help="Reuse/keep synthetic GID here.")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="Runs of the floor and of each build; the best and the median are "
-                         "reported (the same treatment for both, so the ratio is fair).")
+                    help="Rounds; each round runs the floor and every build once, interleaved, "
+                         "and the best and the median of each are reported (the same treatment "
+                         "for both, so the ratio is fair).")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="Another rsbench checkout (its root folder) to build with too, in the "
+                         "same rounds: before/after figures from one session.")
     args = ap.parse_args()
     rows, cols = (int(v) for v in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="bench-psc-"))
     gid_root = args.keep or work / "gid"
+    trees = {"this checkout": None}
+    if args.before:
+        trees = {f"before ({args.before})": args.before.resolve(), **trees}
     try:
         if not (gid_root / "Large-scale Classification_5classes").exists():
             from rsbench.datasets.synth.gid import synth_gid
@@ -57,31 +65,30 @@ def main() -> None:
         size_mb = sum(os.path.getsize(f) for f in files) / 2**20
         floor_cmd = [sys.executable, "-c", FLOOR, *files]
         timed(floor_cmd)  # warm the page cache so floor and build both read from memory
-        floors = [timed(floor_cmd) for _ in range(args.repeat)]
+        floors: list[tuple[float, float]] = []
+        builds: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        for _ in range(args.repeat):
+            floors.append(timed(floor_cmd))
+            for label, tree in trees.items():
+                env = dict(os.environ, PYTHONPATH=str(tree)) if tree else None
+                for w in args.workers:
+                    out = work / f"psc-w{w}"
+                    builds.setdefault((label, w), []).append(timed(
+                        [sys.executable, "-m", "rsbench", "--quiet", "build-psc", "--gid",
+                         str(gid_root), "--classes", "5", "--out", str(out), "--workers",
+                         str(w)], env=env))
+                    shutil.rmtree(out)
         floor, floor_med = min(f for f, _ in floors), statistics.median(f for f, _ in floors)
         floor_rss = max(r for _, r in floors)
         print(f"machine: {os.cpu_count()} CPU cores; data: {len(files)} files, {size_mb:.0f} MB")
         print(f"I/O floor (read every file once, strips): best {floor:.2f} s, median "
               f"{floor_med:.2f} s of {args.repeat}, peak {floor_rss:.0f} MB")
-        results = []
-        for w in args.workers:
-            out = work / f"psc-w{w}"
-            runs = []
-            for _ in range(args.repeat):
-                runs.append(timed([sys.executable, "-m", "rsbench", "--quiet", "build-psc",
-                                   "--gid", str(gid_root), "--classes", "5", "--out", str(out),
-                                   "--workers", str(w)]))
-                shutil.rmtree(out)
+        for (label, w), runs in builds.items():
             wall, med = min(t for t, _ in runs), statistics.median(t for t, _ in runs)
             rss = max(r for _, r in runs)
-            results.append((w, wall, rss))
-            print(f"build-psc --workers {w}: best {wall:.2f} s = {wall / floor:.2f}x floor "
-                  f"(median {med:.2f} s = {med / floor_med:.2f}x the median floor), "
+            print(f"{label}: build-psc --workers {w}: best {wall:.2f} s = {wall / floor:.2f}x "
+                  f"floor (median {med:.2f} s = {med / floor_med:.2f}x the median floor), "
                   f"peak {rss:.0f} MB (per process)")
-        if len(results) > 1:
-            base = results[0][1]
-            for w, wall, _ in results[1:]:
-                print(f"speed-up with {w} workers: {base / wall:.2f}x")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

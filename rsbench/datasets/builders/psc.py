@@ -101,13 +101,19 @@ def _check_pair(pair: gid.GidPair, img, lab, opts: PscOptions) -> None:
                          f"({img.height}x{img.width}); use a smaller --size")
 
 
-def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -> dict:
-    """Tile one image/label pair into a finished part; returns its per-source summary."""
+def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
+                 stream: bool = False) -> dict:
+    """Tile one image/label pair into a finished part; returns its per-source summary.
+    ``stream``: append to the staging streams (one process at a time; see PartWriter)."""
     classes, size, step = opts.classes, opts.size, opts.step
-    writer = PartWriter(staging, pair.stem)
+    writer = PartWriter(staging, pair.stem, stream=stream)
     # checksums run in a thread (hashlib releases the GIL) while the windows are processed
     hasher = ThreadPoolExecutor(max_workers=1)
     checksums = [hasher.submit(describe_source, p, root) for p in (pair.image, pair.label)]
+    # each strip's patches are written by a thread (file writes release the GIL and, once the
+    # page cache throttles them, block) while the next strip is read; two buffer sets alternate
+    saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-write")
+    saving = [None, None]
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(pair.image) as img, \
                 _open(pair.label) as lab:
@@ -119,8 +125,9 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
             load = StripLoader(pair, img, lab, opts)
             npix = size * size
             pixels = np.empty((size, width, img.count), dtype=np.uint8)
-            image_batch = np.empty((len(starts), size, size, img.count), dtype=np.uint8)
-            mask_batch = np.empty((len(starts), size, size), dtype=np.uint8)
+            batches = [(np.empty((len(starts), size, size, img.count), dtype=np.uint8),
+                        np.empty((len(starts), size, size), dtype=np.uint8)) for _ in range(2)]
+            turn = 0
             for strip in strips_ahead(load, list(range(0, height - size + 1, step))):
                 if not len(strip.keep):
                     continue
@@ -136,11 +143,19 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
                     "labelled_fraction": float(lf), "class_fractions": fr,
                 } for j, c0, lf, fr in zip(strip.keep, cols, labelled, fractions.tolist())]
                 # one batch per strip, gathered into reused buffers: one write per array
+                turn ^= 1
+                if saving[turn] is not None:
+                    saving[turn].result()  # this buffer set's last write has finished
+                image_batch, mask_batch = batches[turn]
                 for i, c0 in enumerate(cols):
                     image_batch[i] = image[:, c0:c0 + size]
                     mask_batch[i] = strip.mask[:, c0:c0 + size]
-                writer.append_many(rows, image=image_batch[:len(cols)],
-                                   mask=mask_batch[:len(cols)])
+                saving[turn] = saver.submit(writer.append_many, rows,
+                                            image=image_batch[:len(cols)],
+                                            mask=mask_batch[:len(cols)])
+            for pending in saving:
+                if pending is not None:
+                    pending.result()
             skipped, off_colors, off_pixels = load.skipped, load.off_colors, load.off_pixels
             total = height * width
             if off_pixels > opts.max_off_palette * total:
@@ -167,9 +182,11 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions) -
                 "sources": [c.result() for c in checksums],
             }
     except BaseException:
+        saver.shutdown(wait=True, cancel_futures=True)  # no write may run into the abort
         writer.abort()
         raise
     finally:
+        saver.shutdown(wait=True, cancel_futures=True)
         hasher.shutdown(wait=True, cancel_futures=True)
     writer.close(info)
     return info
@@ -183,8 +200,8 @@ def _run_parts(writer: DatasetWriter, pairs: Sequence[gid.GidPair], root: str,
     staging = str(writer.staging)
     bar = progress(total=len(todo), desc="build-psc", unit="image")
     if workers <= 1 or len(todo) <= 1:
-        for pair in todo:
-            process_pair(pair, staging, root, opts)
+        for pair in todo:  # one writer at a time: the samples go straight to the streams
+            process_pair(pair, staging, root, opts, stream=True)
             bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:

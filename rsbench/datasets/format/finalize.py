@@ -12,9 +12,9 @@ staged parts; no source is read again.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,7 +36,13 @@ from rsbench.datasets.format.manifest import (
 )
 from rsbench.datasets.format.reader import Dataset
 from rsbench.datasets.format.split_files import SPLIT_FILE, split_file_text
-from rsbench.datasets.format.staging import JOURNAL, Part, remove_leftovers, retire_staging
+from rsbench.datasets.format.staging import (
+    JOURNAL,
+    STREAM_HEADER,
+    Part,
+    remove_leftovers,
+    retire_staging,
+)
 from rsbench.diskspace import require_free
 from rsbench.errors import InputError
 
@@ -152,17 +158,24 @@ def finalize(
                            arrays={a: _PartRows(parts, a, part_ids, part_rows) for a in names})
             drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="previews")
             drawn = drawing.submit(previews, out / PREVIEW, view)
+    in_part_order = bool(names) and _whole_parts_in_order(part_ids, part_rows, parts)
+    filled = [p for p in parts if p.count]
+    adoptable = {a for a in names if in_part_order and _stream_in_place(
+        filled, a, np.dtype(specs[a].dtype), tuple(specs[a].shape), arrays_dir)}
     require_free(arrays_dir, sum(int(np.prod(specs[a].shape, dtype=np.int64))
-                                 * np.dtype(specs[a].dtype).itemsize for a in names),
-                 "the final arrays")
+                                 * np.dtype(specs[a].dtype).itemsize
+                                 for a in names if a not in adoptable), "the final arrays")
     try:
-        in_part_order = bool(names) and _whole_parts_in_order(part_ids, part_rows, parts)
         for aname in names:
             spec = specs[aname]
             tmp = arrays_dir / f"{aname}.npy.tmp"
             shape, dtype = tuple(spec.shape), np.dtype(spec.dtype)
+            if aname in adoptable:
+                _adopt_stream(filled[0], aname, dtype, shape, arrays_dir / f"{aname}.npy")
+                reached(f"adopt {aname}")
+                continue
             if in_part_order:
-                _concatenate_parts(tmp, [p for p in parts if p.count], aname, dtype, shape)
+                _concatenate_parts(tmp, filled, aname, dtype, shape)
             else:
                 _gather_rows(tmp, part_ids, part_rows, parts, aname, dtype, shape)
             os.replace(tmp, arrays_dir / f"{aname}.npy")
@@ -217,42 +230,96 @@ def _whole_parts_in_order(part_ids: np.ndarray, rows: np.ndarray,
             and np.array_equal(rows, expect_rows))
 
 
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The .npy (version 1.0) header numpy writes for an array of ``dtype`` and ``shape``."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": shape})
+    return buf.getvalue()
+
+
+def _stream_in_place(parts: Sequence[Part], name: str, dtype: np.dtype,
+                     shape: tuple[int, ...], arrays_dir: Path) -> bool:
+    """True when the parts' samples of ``name`` lie back to back in one stream, in order, right
+    after room for exactly this array's header: the stream (or, after an interrupted finalize,
+    the final file it became) is then the final array without a copy."""
+    header = _npy_header(dtype, shape)
+    if not parts or len(header) != STREAM_HEADER:
+        return False
+    sample_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+    offset = STREAM_HEADER
+    for part in parts:
+        meta = part.arrays.get(name, {})
+        if meta.get("stream") != f"{name}.npy" or int(meta.get("offset", -1)) != offset:
+            return False
+        offset += part.count * sample_bytes
+    path, _ = parts[0].source(name)
+    try:
+        if path.stat().st_size != offset:
+            return False
+        if path.parent == arrays_dir:  # adopted by an interrupted finalize: check its header
+            with open(path, "rb") as f:
+                return f.read(len(header)) == header
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _adopt_stream(first: Part, name: str, dtype: np.dtype, shape: tuple[int, ...],
+                  final: Path) -> None:
+    """Write the header into a stream's reserved start and rename it to the final array."""
+    path, _ = first.source(name)
+    if path == final:
+        return  # an interrupted finalize already adopted it
+    with open(path, "r+b") as f:
+        f.write(_npy_header(dtype, shape))
+    os.replace(path, final)
+
+
 def _concatenate_parts(tmp: Path, parts: Sequence[Part], name: str, dtype: np.dtype,
                        shape: tuple[int, ...]) -> None:
-    """Write an .npy of the parts' raw files back to back, copied inside the kernel."""
+    """Write an .npy of the parts' samples back to back, copied inside the kernel."""
     sample_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
     with open(tmp, "wb") as dst:
-        np.lib.format.write_array_header_1_0(
-            dst, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                  "shape": shape})
+        dst.write(_npy_header(dtype, shape))
         dst.flush()
         for part in parts:
-            path = part.path / f"{name}.bin"
+            path, offset = part.source(name)
+            size = part.count * sample_bytes
             with open(path, "rb") as src:
-                size = os.fstat(src.fileno()).st_size
-                if size != part.count * sample_bytes:
-                    raise InputError(f"{path} holds {size} bytes, not {part.count} samples; the "
+                have = os.fstat(src.fileno()).st_size - offset
+                if have < size or (offset == 0 and have != size):
+                    raise InputError(f"{path} holds {have} bytes, not {part.count} samples; the "
                                      "staged part is damaged: delete it and build with --resume")
-                _copy_file(src, dst, size)
+                _copy_file(src, dst, size, offset)
 
 
-def _copy_file(src, dst, size: int) -> None:
-    """Append ``size`` bytes of ``src`` to ``dst`` (copy_file_range where the OS has it)."""
+def _copy_file(src, dst, size: int, offset: int = 0) -> None:
+    """Append ``size`` bytes of ``src`` from ``offset`` to ``dst`` (copy_file_range where the OS
+    has it)."""
     copy_range = getattr(os, "copy_file_range", None)
     done = 0
     if copy_range is not None:
         try:
             while done < size:
-                n = copy_range(src.fileno(), dst.fileno(), size - done)
+                n = copy_range(src.fileno(), dst.fileno(), size - done, offset + done)
                 if n == 0:
                     break
                 done += n
         except OSError:
             pass
     if done < size:
-        src.seek(done)
+        src.seek(offset + done)
         dst.seek(0, os.SEEK_END)
-        shutil.copyfileobj(src, dst, 16 << 20)
+        left = size - done
+        while left:
+            chunk = src.read(min(left, 16 << 20))
+            if not chunk:
+                raise InputError(f"{src.name} ended early; the staged part is damaged: delete "
+                                 "it and build with --resume")
+            dst.write(chunk)
+            left -= len(chunk)
 
 
 def _gather_rows(tmp: Path, part_ids: np.ndarray, rows: np.ndarray, parts: Sequence[Part],

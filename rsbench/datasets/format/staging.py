@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rsbench.datasets.format.manifest import MANIFEST, PARTS, STAGING
+from rsbench.datasets.format.manifest import ARRAYS, MANIFEST, PARTS, STAGING
 from rsbench.locking import LOCK_NAME, active_holder
 
 STAGES = "stages"
 RASTERS = "rasters"
+STREAMS = "streams"  # sample arrays that sequential parts append to, back to back
+STREAM_HEADER = 128  # bytes kept free at a stream's start for the final .npy header
 TRASH = ".staging-done"  # the staging folder is renamed to this before it is deleted
 BUILD = "build.json"
 # files a lock or an interrupted clean-up may leave in an output folder that holds no build
@@ -41,13 +43,45 @@ class Part:
     def rows(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / "rows.parquet")
 
+    def source(self, name: str) -> tuple[Path, int]:
+        """The file holding array ``name`` of this part and the byte offset of its first
+        sample: the part's own file, or a stream (once finalize adopted it, the final array,
+        where the bytes lie at the same offsets)."""
+        meta = self.arrays[name]
+        if "stream" not in meta:
+            return self.path / f"{name}.bin", 0
+        stream = self.path.parent.parent / STREAMS / meta["stream"]
+        if not stream.exists():
+            stream = self.path.parent.parent.parent / ARRAYS / meta["stream"]
+        return stream, int(meta["offset"])
+
     def array(self, name: str) -> np.ndarray:
         meta = self.arrays[name]
         shape = (self.count, *meta["shape"])
         if self.count == 0:
             return np.zeros(shape, dtype=np.dtype(meta["dtype"]))
-        return np.memmap(self.path / f"{name}.bin", dtype=np.dtype(meta["dtype"]), mode="r",
-                         shape=shape)
+        for retry in (False, True):
+            path, offset = self.source(name)
+            try:
+                return np.memmap(path, dtype=np.dtype(meta["dtype"]), mode="r", shape=shape,
+                                 offset=offset)
+            except FileNotFoundError:  # finalize adopted the stream just now: read it there
+                if retry:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def stream_end(staging: Path, name: str) -> int:
+    """Where the next part appends to stream ``name``: after the last finished part in it
+    (bytes beyond belong to an interrupted part and are overwritten)."""
+    end = STREAM_HEADER
+    for meta_path in (staging / PARTS).glob("*/part.json"):
+        meta = json.loads(meta_path.read_text())
+        arr = meta["arrays"].get(name) or {}
+        if arr.get("stream") == f"{name}.npy":
+            sample = int(np.prod(arr["shape"], dtype=np.int64)) * np.dtype(arr["dtype"]).itemsize
+            end = max(end, int(arr["offset"]) + meta["count"] * sample)
+    return end
 
 
 def last_step(staging: Path) -> str | None:

@@ -33,8 +33,10 @@ from rsbench.datasets.format.staging import (
     BUILD,
     RASTERS,
     STAGES,
+    STREAMS,
     Part,
     remove_leftovers,
+    stream_end,
 )
 from rsbench.errors import InputError, UsageError
 from rsbench.locking import folder_lock
@@ -51,9 +53,15 @@ class PartWriter:
 
     Arrays are appended as raw bytes (no need to know the sample count up front); the part
     becomes visible to :class:`DatasetWriter` only when :meth:`close` renames it into place.
+    With ``stream`` (one writer at a time: a sequential build), each array is appended to a
+    stream shared by the parts (``.staging/streams/<name>.npy``) at a recorded offset, so when
+    the parts end up in the dataset in their order, finalize adopts the stream as the final
+    array instead of copying it: the samples are written once.
     """
 
-    def __init__(self, staging: str | os.PathLike, key: str):
+    def __init__(self, staging: str | os.PathLike, key: str, stream: bool = False):
+        self.staging = Path(staging)
+        self.stream = stream
         self.final_dir = Path(staging) / PARTS / key
         self.tmp_dir = Path(staging) / PARTS / (key + ".tmp")
         if self.tmp_dir.exists():
@@ -77,7 +85,7 @@ class PartWriter:
             meta = self._meta.get(name)
             if meta is None:
                 self._meta[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape[1:])}
-                self._files[name] = open(self.tmp_dir / f"{name}.bin", "wb")  # noqa: SIM115
+                self._files[name] = self._open_array(name)
             elif list(arr.shape[1:]) != meta["shape"] or arr.dtype.str != meta["dtype"]:
                 raise ValueError(
                     f"array {name!r}: sample of shape {arr.shape[1:]} {arr.dtype} after "
@@ -86,6 +94,18 @@ class PartWriter:
             self._files[name].write(memoryview(arr.reshape(-1)))
         self._rows.extend(dict(r) for r in rows)
         self.count += len(rows)
+
+    def _open_array(self, name: str):
+        if not self.stream:
+            return open(self.tmp_dir / f"{name}.bin", "wb")  # noqa: SIM115 - closed in close()
+        path = self.staging / STREAMS / f"{name}.npy"
+        path.parent.mkdir(exist_ok=True)
+        start = stream_end(self.staging, name)
+        f = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - closed in close()
+        f.truncate(start)  # drops an interrupted part's bytes; zero-fills a new header
+        f.seek(start)
+        self._meta[name].update(stream=path.name, offset=start)
+        return f
 
     def close(self, info: Mapping[str, Any] | None = None) -> None:
         """Finish the part atomically; ``info`` is per-source metadata (reports included) kept
@@ -100,7 +120,9 @@ class PartWriter:
         os.replace(self.tmp_dir, self.final_dir)
 
     def abort(self) -> None:
-        for f in self._files.values():
+        for name, f in self._files.items():
+            if "offset" in self._meta[name]:  # give back the stream bytes this part wrote
+                f.truncate(self._meta[name]["offset"])
             f.close()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
