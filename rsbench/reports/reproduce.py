@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rsbench.errors import RsbenchError, UsageError
+from rsbench.errors import InputError, RsbenchError, UsageError
 from rsbench.reports.plan import PlannedRun
 from rsbench.reports.runs import SHORT_KEYS
+from rsbench.training.run_config import read_run_summary
 
 
 @dataclass
@@ -165,10 +166,13 @@ def find_source_run(out: str, benchmark: str, model: str, seed: int,
     for mf in Path(out).rglob("metrics.json"):
         try:
             metrics = json.loads(mf.read_text())
-            conf = json.loads((mf.parent / "config.json").read_text())
-        except (OSError, json.JSONDecodeError):
+            conf, _ = read_run_summary(mf.parent / "config.json")  # checked: dicts, not text
+        except (OSError, json.JSONDecodeError, InputError):
             continue
-        name = conf.get("model") or (conf.get("model_spec") or {}).get("name") \
+        if not isinstance(metrics, dict):
+            continue
+        spec = conf.get("model_spec")
+        name = conf.get("model") or (spec.get("name") if isinstance(spec, dict) else None) \
             or metrics.get("model")
         if not (metrics.get("complete") and conf.get("benchmark") == benchmark
                 and name == model and conf.get("seed") == seed

@@ -4,9 +4,10 @@ Every ``metrics.json`` under the folder is a run; the ``config.json`` beside it 
 (benchmark, method, and the ``identity`` block: a fingerprint of every setting that changes
 results and the settings that differ from the benchmark's own). Only complete runs count: a run
 folder without ``metrics.json`` (stopped or still training) is listed as unfinished and never
-contributes a number; a ``metrics.json`` that cannot be read is one warning and skipped.
-Runs of one method are grouped by fingerprint: seeds of the same settings are averaged together,
-runs at other settings become their own rows (labelled by what differs), never one mean.
+contributes a number; a ``metrics.json`` or ``config.json`` that cannot be read (or whose
+identity, unstated settings, benchmark, method or seed have the wrong type) is one warning and
+skipped. Runs of one method are grouped by fingerprint: seeds of the same settings are averaged
+together, runs at other settings become their own rows (labelled by what differs), never one mean.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsbench.errors import InputError
+from rsbench.training.run_config import read_run_summary
 
 SHORT_KEYS = {"optimizer.lr": "lr"}  # config keys shown by their command-line name
 
@@ -165,6 +167,18 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _read_config(path: Path) -> tuple[dict, str | None]:
+    """config.json beside a metrics.json, its fields a report reads checked: ({}, None) when
+    there is none, ({}, the one-line problem) when it is damaged."""
+    if not path.exists():
+        return {}, None
+    try:
+        conf, _ = read_run_summary(path)
+    except InputError as exc:
+        return {}, str(exc)
+    return conf, None
+
+
 def collect_runs(root: str | Path) -> RunSet:
     """Every ``metrics.json`` below ``root`` (any depth) with the ``config.json`` beside it."""
     root = Path(root)
@@ -175,10 +189,13 @@ def collect_runs(root: str | Path) -> RunSet:
     folders = {p.parent for name in ("metrics.json", "config.json", "checkpoint.pt")
                for p in root.rglob(name)}
     for d in sorted(folders):
-        conf = _read_json(d / "config.json") or {}
+        conf, problem = _read_config(d / "config.json")
         rel = d.relative_to(root).parts
         bench = conf.get("benchmark") or (rel[0] if rel else "")
         mf = d / "metrics.json"
+        if problem and mf.exists():
+            out.warnings.append(f"skipped {problem}")
+            continue
         if not mf.exists():
             out.unfinished.append((d, bench))
             continue

@@ -10,7 +10,6 @@ scoring does (:func:`rsbench.training.taiga.owned_pixels`). The ground truth com
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,18 +24,16 @@ from rsbench.progress import progress
 def load_run_model(run: Path, data, device: torch.device):
     """The run's model with its last checkpoint's weights, in eval mode (rebuilt from the run
     folder alone; the checkpoint is read without running any code it may hold)."""
-    from rsbench.training.run_folder import ModelMismatch, model_spec_of, rebuild_model
+    from rsbench.training.run_config import read_run_config
+    from rsbench.training.run_folder import ModelMismatch, rebuild_model
 
     conf_path = run / "config.json"
     if not conf_path.exists() or not (run / "checkpoint.pt").exists():
         raise InputError(f"{run} holds no config.json and checkpoint.pt; give a run folder "
                          "written by `rsbench run taiga`")
-    conf = json.loads(conf_path.read_text())
-    if "task_infos" not in conf and "model_spec" not in conf:
-        raise InputError(f"{conf_path} names no task_infos; give a run folder written by "
-                         "`rsbench run taiga`")
+    typed = read_run_config(conf_path)  # every field used below checked, before any build
     bands = int(data.manifest["arrays"]["image"]["shape"][-1])
-    trained = model_spec_of(conf)["kwargs"].get("in_channels", bands)
+    trained = typed.model_spec.kwargs.get("in_channels", bands)
     try:
         if trained != bands:
             raise ModelMismatch("other bands")
@@ -44,7 +41,7 @@ def load_run_model(run: Path, data, device: torch.device):
     except ModelMismatch:
         raise InputError(f"{run} was trained on other data than {data.root} ({bands} bands "
                          f"here); give --data the dataset it was trained on "
-                         f"({conf.get('data', 'see its config.json')})") from None
+                         f"({typed.data or 'see its config.json'})") from None
     return model.to(device).eval(), conf
 
 

@@ -267,6 +267,7 @@ def run_complexity(run: RunResult) -> dict:
         from rsbench.datasets.format.reader import open_dataset
         from rsbench.models import build_model
         from rsbench.models.base import TaskInfo
+        from rsbench.training.run_folder import check_spec
 
         conf = json.loads((run.path / "config.json").read_text())
         data = open_dataset(conf["data"])
@@ -274,6 +275,8 @@ def run_complexity(run: RunResult) -> dict:
         patch = int(data.manifest.get("taiga", {}).get("patch") or data.index["win_h"].iloc[0])
         infos = [TaskInfo(*t) for t in conf["task_infos"]]
         options = {"in_channels": int(shape[-1]), **(conf.get("model_options") or {})}
+        check_spec({"name": conf["model"], "kwargs": options, "tasks": conf["task_infos"]},
+                   source=run.path / "config.json")  # size bounded before it is allocated
         model = build_model(conf["model"], infos, **options)
         out["flops"] = count_flops(model, torch.zeros(1, int(shape[-1]), patch, patch))
         out["patch"] = [int(shape[-1]), patch, patch]

@@ -88,8 +88,18 @@ def payload(state, config: dict) -> dict[str, Any]:
             "config": json.dumps(config, default=json_default)}
 
 
-def restore(state, saved: dict[str, Any]) -> None:
-    """Put a loaded checkpoint back into ``state`` (weights, optimiser, epoch, RNG streams)."""
+def restore(state, saved: dict[str, Any], path: Path | str = "checkpoint.pt") -> None:
+    """Put a loaded checkpoint back into ``state`` (weights, optimiser, epoch, RNG streams);
+    one line naming ``path`` when it does not fit the run (damaged or from other settings)."""
+    try:
+        _restore(state, saved)
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise InputError(f"{path} does not fit this run ({type(exc).__name__}: {first}); "
+                         "delete it to start the run over") from None
+
+
+def _restore(state, saved: dict[str, Any]) -> None:
     state.model.load_state_dict(saved["model"])
     state.weighting.load_state_dict(saved["weighting"])
     state.optimizer.load_state_dict(saved["optimizer"])

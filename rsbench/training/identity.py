@@ -67,10 +67,13 @@ def start_settings(weights: str | None, from_run: str | None, *, frozen: bool = 
         weights = {"sha256": sha256_bytes(Path(weights))}
     source = None
     if from_run:
+        from rsbench.training.run_config import read_run_config
+
         conf_path = Path(from_run) / "config.json"
-        src = json.loads(conf_path.read_text()) if conf_path.exists() else {}
-        source = {"fingerprint": (src.get("identity") or {}).get("fingerprint")
-                  or str(Path(from_run).resolve()), "seed": src.get("seed")}
+        src = read_run_config(conf_path) if conf_path.exists() else None  # checked: typed
+        ident = src.identity if src else None
+        source = {"fingerprint": ident.fingerprint if ident else str(Path(from_run).resolve()),
+                  "seed": src.summary.seed if src else None}
     return {"weights": weights, "from_run": source, "frozen": frozen,
             "max_train_batches": max_train_batches}
 

@@ -21,8 +21,10 @@ from typing import Any
 from torch import nn
 
 from rsbench.datasets.format.manifest import atomic_write_text, json_default
-from rsbench.errors import InputError
+from rsbench.errors import InputError, UsageError
 from rsbench.progress import is_quiet
+from rsbench.training.model_size import TooLarge, max_parameters, meta_model, size_of, too_large
+from rsbench.training.run_config import RECEIVED, BadField, ModelSpec, read_run_config
 
 METRICS_FILE = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
@@ -117,7 +119,8 @@ class ModelMismatch(InputError):
 
 def model_spec_of(conf: Mapping[str, Any]) -> dict[str, Any]:
     """The run's ``model_spec`` ({name, kwargs, tasks, added}); rebuilt from the older config
-    keys (model, backbone, model_options, task_infos) for runs written before it existed."""
+    keys (model, backbone, model_options, task_infos) for runs written before it existed.
+    ``conf`` is a config that :func:`~rsbench.training.run_config.read_run_config` checked."""
     spec = conf.get("model_spec")
     if spec:
         return dict(spec)
@@ -132,29 +135,104 @@ def add_task(model: nn.Module, info, options: Mapping[str, Any]) -> None:
     model.add_task(info, **{k: v for k, v in options.items() if k in accepted})
 
 
-def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
-    """An untrained model of the architecture ``spec`` describes, for a checkpoint's weights.
+def _typed(spec: Mapping[str, Any] | ModelSpec, source: Path | None) -> ModelSpec:
+    if isinstance(spec, ModelSpec):
+        return spec
+    try:
+        return ModelSpec.from_json(dict(spec))
+    except BadField as exc:
+        raise InputError(f"{source or 'the model spec'}: {exc}; {RECEIVED}") from None
+
+
+def _unknown_options(factory: Any, options: Mapping[str, Any]) -> list[str]:
+    params = list(inspect.signature(factory).parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return []
+    return [k for k in options if k not in {p.name for p in params}]
+
+
+def _build(spec: ModelSpec, stage: list[str]) -> nn.Module:
+    """The model of ``spec`` (starting weights not read); ``stage[0]`` says which part of the
+    spec is being built, for the message when it fails."""
+    from rsbench.models import build_model
+    from rsbench.models.base import TaskInfo
+
+    kwargs = {k: v for k, v in spec.kwargs.items() if k != "weights"}
+    name = "single-task" if spec.name == "fine-tune" else spec.name
+    stage[0] = "kwargs"
+    model = build_model(name, [TaskInfo(*t.to_json()) for t in spec.tasks], **kwargs)
+    for i, added in enumerate(spec.added):
+        stage[0] = f"added[{i}]"
+        if not hasattr(model, "add_task"):
+            raise TypeError(f"a {spec.name!r} model takes no added tasks")
+        add_task(model, TaskInfo(*added.task.to_json()), added.options)
+    return model
+
+
+def check_spec(spec: Mapping[str, Any] | ModelSpec, source: Path | None = None) -> None:
+    """Build ``spec`` on the meta device (nothing allocated, :mod:`~rsbench.training.model_size`)
+    and refuse it in one line when it cannot be built or is above the size limit.
+
+    ``source``: the config.json the spec was read from; problems then name that file and the
+    field (exit 1). Without it the spec is the run's own (benchmark config and --set): exit 2.
+    """
+    from rsbench.models import model_factories
+
+    spec = _typed(spec, source)
+    if source:
+        where, fix, error = f"{source}: model_spec", f"; {RECEIVED}", InputError
+    else:
+        where, fix, error = "the model options (model_options, --set)", "", UsageError
+    factories = model_factories()
+    name = "single-task" if spec.name == "fine-tune" else spec.name
+    if name not in factories:
+        known = ", ".join(sorted(factories))
+        raise error(f"{where}.name {spec.name!r} is not a model of this rsbench (its models: "
+                    f"{known}){fix}" if source else
+                    f"unknown model {spec.name!r}; choose one of: {known}")
+    unknown = _unknown_options(factories[name], spec.kwargs)
+    if unknown:
+        raise error(f"{where}.kwargs.{unknown[0]} is not an option of model {spec.name!r}{fix}"
+                    if source else f"model {spec.name!r} takes no option {unknown[0]!r} "
+                    "(from the benchmark's model_options or --set)")
+    stage = ["kwargs"]
+    try:
+        model = meta_model(lambda: _build(spec, stage))
+    except TooLarge as exc:
+        raise error(too_large(exc.count, where, at_least=True)) from None
+    except Exception as exc:  # noqa: BLE001 - whatever the model makes of bad values: one line
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        if stage[0] == "kwargs":
+            what = f"{where}{'.kwargs' if source else ''} do not make a {spec.name!r} model"
+        else:
+            what = f"{where}.{stage[0]} cannot be added to a {spec.name!r} model"
+        raise error(f"{what} ({type(exc).__name__}: {first}){fix}") from None
+    count = size_of(model)
+    if count > max_parameters():
+        raise error(too_large(count, where))
+
+
+def build_from_spec(spec: Mapping[str, Any] | ModelSpec, *, source: Path | None = None
+                    ) -> nn.Module:
+    """An untrained model of the architecture ``spec`` describes, for a checkpoint's weights;
+    checked on the meta device first (:func:`check_spec`; ``source``: the config.json it came
+    from).
 
     Starting weights are not read (the checkpoint holds every weight): fine-tune's networks
     are built as single-task's, so its ImageNet file is neither needed nor downloaded.
     """
-    from rsbench.models import build_model
-    from rsbench.models.base import TaskInfo
-
-    kwargs = {k: v for k, v in (spec.get("kwargs") or {}).items() if k != "weights"}
-    name = "single-task" if spec["name"] == "fine-tune" else spec["name"]
-    model = build_model(name, [TaskInfo(*t) for t in spec["tasks"]], **kwargs)
-    for added in spec.get("added") or []:
-        add_task(model, TaskInfo(*added["task"]), added.get("options") or {})
-    return model
+    spec = _typed(spec, source)
+    check_spec(spec, source)
+    return _build(spec, [""])
 
 
 def rebuild_model(run_dir: str | Path, *, map_location: Any = "cpu",
                   legacy_kwargs: Mapping[str, Any] | None = None) -> tuple[nn.Module, dict]:
     """The model of run folder ``run_dir`` with its last checkpoint's weights, and its config.
 
-    Used by ``--resume``, ``--from`` and ``taiga-map``. ``legacy_kwargs`` complete the
-    constructor arguments of runs written before ``model_spec`` was stored.
+    Used by ``--from`` and ``taiga-map``. ``legacy_kwargs`` complete the constructor arguments
+    of runs written before ``model_spec`` was stored. config.json is checked
+    (:mod:`~rsbench.training.run_config`) and the model's size bounded before anything is built.
     """
     from rsbench.training.checkpoint import load_checkpoint
 
@@ -163,20 +241,16 @@ def rebuild_model(run_dir: str | Path, *, map_location: Any = "cpu",
     if not conf_path.exists() or not folder.checkpoint.exists():
         raise InputError(f"{folder.path} holds no config.json and checkpoint.pt; give a run "
                          "folder written by `rsbench run`")
-    try:
-        conf = folder.read_config()
-        spec = model_spec_of(conf)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{conf_path} is not a run's config ({type(exc).__name__}: {exc}); "
-                         "give a run folder written by `rsbench run`") from None
-    if legacy_kwargs and not conf.get("model_spec"):
-        spec["kwargs"] = {**legacy_kwargs, **spec["kwargs"]}
-    model = build_from_spec(spec)
+    conf = read_run_config(conf_path)
+    spec = conf.model_spec
+    if legacy_kwargs and conf.raw.get("model_spec") is None:
+        spec = ModelSpec(spec.name, {**legacy_kwargs, **spec.kwargs}, spec.tasks, spec.added)
+    model = build_from_spec(spec, source=conf_path)
     state = load_checkpoint(folder.checkpoint, map_location=map_location)
     try:
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, AttributeError) as exc:
         raise ModelMismatch(f"{folder.checkpoint} does not fit the model its config.json "
                          f"describes ({type(exc).__name__}); give an untouched run folder"
                          ) from None
-    return model, conf
+    return model, conf.raw

@@ -3,16 +3,14 @@ count, and how it starts (fresh, ImageNet weights, a source run, or a checkpoint
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from rsbench.errors import UsageError
 from rsbench.training.run_data import in_channels
-from rsbench.training.run_folder import CONFIG_FILE, build_from_spec
+from rsbench.training.run_folder import build_from_spec, check_spec
 
 
 def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
@@ -20,8 +18,9 @@ def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
     """The table row a run belongs to: MODEL, MODEL-frozen, MODEL-transfer, MODEL+pretrained,
     plus the weighting's suffix (``+gradnorm``) when it is not the benchmark's."""
     if from_run:
-        config = Path(from_run) / CONFIG_FILE
-        base = json.loads(config.read_text())["model"] if config.exists() else model
+        from rsbench.training.transfer import finished_run_config
+
+        base = finished_run_config(from_run).model  # checked: one line for a damaged file
         if base != model:
             raise UsageError(f"--from {from_run} is a {base!r} run, not {model!r}; pass "
                              f"--model {base} (the run's model is the one transferred)")
@@ -72,13 +71,12 @@ def build_run_model(cfg: Mapping[str, Any], spec: Mapping[str, Any], infos: Sequ
     """The model, initialised as the method starts it (fresh, ImageNet, or a source run);
     when ``resuming``, rebuilt from its spec alone (the checkpoint holds every weight)."""
     from rsbench.models import build_model
-    from rsbench.training.transfer import attach_new_tasks, freeze_shared
+    from rsbench.training.transfer import freeze_shared
 
     if resuming and from_run:
-        n = len(infos)
-        model = build_from_spec({**spec, "added": spec["added"][:-n]})
-        attach_new_tasks(model, spec["added"][-n:])
-        return model
+        from rsbench.training.transfer import resumed_transfer_model
+
+        return resumed_transfer_model(from_run, spec, len(infos))
     if resuming:
         model = build_from_spec(spec)
     elif from_run:
@@ -87,6 +85,7 @@ def build_run_model(cfg: Mapping[str, Any], spec: Mapping[str, Any], infos: Sequ
         return model_from_run(from_run, infos, frozen=frozen,
                               init_branch=(cfg.get("transfer") or {}).get("init_branch"))
     else:
+        check_spec(spec)  # size and options checked on the meta device before allocation
         model = build_model(spec["name"], infos, **spec["kwargs"])
     if frozen:
         freeze_shared(model)

@@ -31,7 +31,7 @@ from torch import nn
 
 from rsbench import __version__
 from rsbench.datasets.format.reader import open_dataset
-from rsbench.errors import UsageError
+from rsbench.errors import InputError, RsbenchError, UsageError
 from rsbench.locking import folder_lock
 from rsbench.progress import is_quiet
 from rsbench.training import checkpoint as ckpt
@@ -53,6 +53,7 @@ from rsbench.training.factories import make_optimizer, make_scheduler
 from rsbench.training.identity import identity, results_settings, sha256_bytes, start_settings
 from rsbench.training.loop import GroupForward, Loop, TrainState, train
 from rsbench.training.losses import make_loss
+from rsbench.training.run_config import read_run_config
 from rsbench.training.run_data import (
     check_dataset,
     has_split,
@@ -60,7 +61,7 @@ from rsbench.training.run_data import (
     sample_side,
     task_infos,
 )
-from rsbench.training.run_folder import Logger, RunFolder
+from rsbench.training.run_folder import CONFIG_FILE, Logger, RunFolder
 from rsbench.training.run_model import (
     build_run_model,
     count_parameters,
@@ -159,7 +160,11 @@ class Run:
         if not self.req.resume:
             raise UsageError(f"{d} holds an interrupted run; rerun with --resume to "
                              "continue it, or delete the folder to start over")
-        old = (f.read_config().get("identity") or {}).get("fingerprint")
+        if not (d / CONFIG_FILE).exists():
+            raise InputError(f"{d} holds a checkpoint but no {CONFIG_FILE}; delete the folder "
+                             "to start the run over")
+        stored = read_run_config(d / CONFIG_FILE, fix="delete the folder to start the run over")
+        old = stored.identity.fingerprint if stored.identity else None
         if old != self.identity["fingerprint"]:
             raise UsageError(f"{d} holds a run of other settings (fingerprint {old}, this run "
                              f"{self.identity['fingerprint']}); choose another --out")
@@ -224,11 +229,11 @@ class Run:
                         self.dir, f"rsbench run {self.cfg['benchmark']} {self.method} "
                         f"seed {self.req.seed}"))
                     state = self._check_folder()
-                except UsageError as exc:
-                    error = str(exc)
+                except RsbenchError as exc:  # every process stops with the same line
+                    error = (type(exc).__name__, str(exc))
             error = broadcast_object(error, self.dist)
             if error:
-                raise UsageError(error)
+                raise (InputError if error[0] == "InputError" else UsageError)(error[1])
             if not self.dist.main and self.req.resume and self.folder.checkpoint.exists():
                 state = ckpt.load_checkpoint(self.folder.checkpoint)
             return self._train_and_score(model, weighting, shared, state, conf)
@@ -273,7 +278,7 @@ class Run:
         state = TrainState(model, optimizer, make_scheduler(self.cfg, optimizer, epochs),
                            make_scaler(self.device, self.amp), weighting)
         if saved is not None:
-            ckpt.restore(state, saved)
+            ckpt.restore(state, saved, self.folder.checkpoint)
         else:
             weighting.reseed(self.req.seed)
         if self.dist.main:

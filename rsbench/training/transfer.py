@@ -20,7 +20,8 @@ from torch import nn
 
 from rsbench.errors import InputError, UsageError
 from rsbench.models.base import TaskInfo
-from rsbench.training.run_folder import RunFolder, add_task, model_spec_of, rebuild_model
+from rsbench.training.run_config import RunConfig, read_run_config
+from rsbench.training.run_folder import CONFIG_FILE, add_task, build_from_spec, rebuild_model
 
 
 def freeze_shared(model: nn.Module) -> None:
@@ -42,26 +43,27 @@ def keep_frozen_bn_eval(model: nn.Module) -> None:
                 m.eval()
 
 
-def finished_run_config(run: str | Path) -> dict:
-    """The config.json of finished run ``run`` (the source of ``--from``), or a one-line error."""
+def finished_run_config(run: str | Path) -> RunConfig:
+    """The checked config.json of finished run ``run`` (the source of ``--from``), or a
+    one-line error naming the file and the field."""
     run = Path(run)
     if not all((run / f).exists() for f in ("metrics.json", "config.json", "checkpoint.pt")):
         raise InputError(f"--from {run} is not a finished run (it needs config.json, "
                          "checkpoint.pt and metrics.json); finish it first, e.g. "
                          "`rsbench run msc --model mtln ... --resume`")
-    return RunFolder(run).read_config()
+    return read_run_config(run / CONFIG_FILE)
 
 
 def transfer_spec(run: str | Path, infos: Sequence, *, frozen: bool,
                   init_branch: str | None = None) -> dict:
     """The model spec of a transfer run: the source run's, plus the new task(s) ``infos``."""
     conf = finished_run_config(run)
-    spec = model_spec_of(conf)
-    if init_branch and init_branch not in conf["tasks"]:
+    spec = conf.model_spec.to_json()
+    if init_branch and init_branch not in conf.tasks:
         init_branch = None  # e.g. a run without Merced: a fresh branch
     options = {"attention": False} if frozen else {"init_from": init_branch}
     added = [{"task": [i.name, i.type, i.num_outputs], "options": options} for i in infos]
-    return {**spec, "added": list(spec.get("added") or []) + added}
+    return {**spec, "added": spec["added"] + added}
 
 
 def attach_new_tasks(model: nn.Module, added: Sequence[dict]) -> None:
@@ -79,10 +81,19 @@ def model_from_run(run: str | Path, infos: Sequence, *, frozen: bool,
                    init_branch: str | None = None) -> nn.Module:
     """The model of a finished run with the new task(s) ``infos`` added (see module docstring)."""
     spec = transfer_spec(run, infos, frozen=frozen, init_branch=init_branch)
-    model, conf = rebuild_model(run)
+    model, conf = rebuild_model(run)  # config.json checked, size bounded, before it is built
     if not hasattr(model, "add_task"):
         raise UsageError(f"--from {run}: a {conf['model']!r} run has no shared branch to "
                          "transfer to a new task; start from an mtln run (or shared-specific, "
                          "uncertainty)")
     attach_new_tasks(model, spec["added"][-len(infos):])
+    return model
+
+
+def resumed_transfer_model(run: str | Path, spec: dict, new: int) -> nn.Module:
+    """A resumed transfer run's model (its checkpoint holds every weight): the ``--from``
+    run's architecture, checked as a received run folder, plus the ``new`` tasks of the data."""
+    source = Path(run) / CONFIG_FILE
+    model = build_from_spec({**spec, "added": spec["added"][:-new]}, source=source)
+    attach_new_tasks(model, spec["added"][-new:])
     return model
