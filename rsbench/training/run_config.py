@@ -47,7 +47,9 @@ def kind(value: Any) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return f"the text {value[:40]!r}"
-    return "a list" if isinstance(value, list) else "an object"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return "an object"
 
 
 def _object(value: Any, path: str) -> dict:
