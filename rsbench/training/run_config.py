@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from rsbench.errors import InputError
 
 # a config.json of a real run is a few kB; anything near this is not one (and is not read)
 MAX_CONFIG_BYTES = 16 << 20
+MAX_NAME = 200  # model, task and benchmark names are short words
+MAX_TASKS = 1024  # a benchmark has a few tasks (TAIGA: 13)
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 RECEIVED = ("it is not the config.json `rsbench run` wrote (damaged or edited): copy the run "
             "folder again, or rerun that run")
@@ -70,9 +73,14 @@ def _optional(d: Mapping[str, Any], key: str, path: str, empty: Any) -> Any:
 
 
 def _text(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME:
         raise BadField(path, f"is {kind(value)}, not a name")
     return value
+
+
+def key_name(key: str) -> str:
+    """A key of a received file as a message shows it: bounded, on one line."""
+    return key if key.isidentifier() and len(key) <= 40 else repr(key[:40])
 
 
 def _count(value: Any, path: str, lo: int, hi: int) -> int:
@@ -147,14 +155,20 @@ class ModelSpec:
         name = _text(value.get("name"), f"{path}.name")
         kwargs = _optional(value, "kwargs", f"{path}.kwargs", {})
         raw_tasks = value.get("tasks")
+        if isinstance(raw_tasks, list) and len(raw_tasks) > MAX_TASKS:
+            raise BadField(f"{path}.tasks", f"lists {len(raw_tasks):,} tasks, more than rsbench "
+                           f"accepts ({MAX_TASKS:,})")
         if not isinstance(raw_tasks, list) or not raw_tasks:
             raise BadField(f"{path}.tasks", f"is {kind(raw_tasks)}, not a list of "
                            "[name, type, outputs] (a model needs at least one task)")
         tasks = [TaskEntry.from_json(t, f"{path}.tasks[{i}]") for i, t in enumerate(raw_tasks)]
         raw_added = _optional(value, "added", f"{path}.added", [])
+        if len(raw_added) > MAX_TASKS:
+            raise BadField(f"{path}.added", f"lists {len(raw_added):,} tasks, more than rsbench "
+                           f"accepts ({MAX_TASKS:,})")
         added = [AddedTask.from_json(a, f"{path}.added[{i}]") for i, a in enumerate(raw_added)]
         names = [t.name for t in tasks] + [a.task.name for a in added]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, c in Counter(names).items() if c > 1)
         if twice:
             raise BadField(f"{path}.tasks", f"name task {twice[0]!r} twice")
         return cls(name, dict(kwargs), tasks, added)
@@ -202,7 +216,8 @@ class RunSummary:
         unstated = _optional(d, "unstated", "unstated", {})
         for key, sentence in unstated.items():
             if not isinstance(sentence, str):
-                raise BadField(f"unstated.{key}", f"is {kind(sentence)}, not a sentence")
+                raise BadField(f"unstated.{key_name(key)}", f"is {kind(sentence)}, not a "
+                               "sentence")
         return cls(opt["benchmark"], opt["method"],
                    None if seed is None else _count(seed, "seed", 0, 2**32 - 1),
                    None if d.get("identity") is None else RunIdentity.from_json(d["identity"]),

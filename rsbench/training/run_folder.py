@@ -24,7 +24,13 @@ from rsbench.datasets.format.manifest import atomic_write_text, json_default
 from rsbench.errors import InputError, UsageError
 from rsbench.progress import is_quiet
 from rsbench.training.model_size import TooLarge, max_parameters, meta_model, size_of, too_large
-from rsbench.training.run_config import RECEIVED, BadField, ModelSpec, read_run_config
+from rsbench.training.run_config import (
+    RECEIVED,
+    BadField,
+    ModelSpec,
+    key_name,
+    read_run_config,
+)
 
 METRICS_FILE = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
@@ -192,7 +198,8 @@ def check_spec(spec: Mapping[str, Any] | ModelSpec, source: Path | None = None) 
                     f"unknown model {spec.name!r}; choose one of: {known}")
     unknown = _unknown_options(factories[name], spec.kwargs)
     if unknown:
-        raise error(f"{where}.kwargs.{unknown[0]} is not an option of model {spec.name!r}{fix}"
+        raise error(f"{where}.kwargs.{key_name(unknown[0])} is not an option of model "
+                    f"{spec.name!r}{fix}"
                     if source else f"model {spec.name!r} takes no option {unknown[0]!r} "
                     "(from the benchmark's model_options or --set)")
     stage = ["kwargs"]

@@ -171,6 +171,13 @@ CASES = [
      "outside 1 to 4,096"),
     ("width-200000", _set("model_spec.kwargs.width", 200_000), "model_spec",
      "RSBENCH_MAX_PARAMETERS="),
+    ("ten-thousand-tasks", _set("model_spec.tasks", [[f"t{i}", "classification", 2]
+                                                     for i in range(10_000)]),
+     "model_spec.tasks", "lists 10,000 tasks, more than rsbench accepts (1,024)"),
+    ("a-task-twice", lambda conf: conf["model_spec"]["tasks"].append(
+        conf["model_spec"]["tasks"][0]), "model_spec.tasks", "twice"),
+    ("unstated-key-on-two-lines", _set("unstated", {"a\nb": 1}), "unstated.'a\\nb'",
+     "is the number 1, not a sentence"),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -210,6 +217,17 @@ def test_taiga_map_of_a_crafted_run_is_one_line_and_draws_nothing(genuine, tmp_p
                              str(out), "--size", "16", "--device", "cpu"], capsys)
     assert_refused(code, err, run / "config.json", field, words, guard)
     assert not out.exists() and not list(run.glob("map_*.png"))
+
+
+def test_taiga_map_of_a_run_of_an_unknown_model_is_one_line(genuine, tmp_path, capsys):
+    def unknown(conf):
+        conf["model"] = conf["model_spec"]["name"] = "nope"
+    run = crafted(genuine["taiga_run"], tmp_path / "run", unknown)
+    code, err, _ = rsbench(["taiga-map", str(run), "--data", str(genuine["taiga"]), "--out",
+                            str(tmp_path / "maps"), "--device", "cpu"], capsys)
+    assert code == 1, err
+    line = one_line(err)
+    assert f"{run / 'config.json'}: model_spec.name 'nope' is not a model of this rsbench" in line
 
 
 RESUME_CASES = [c for c in CASES if c[0] in {
