@@ -201,7 +201,7 @@ class RunIdentity:
 class RunSummary:
     """What a report reads from config.json: which benchmark, method and seed a run is, its
     identity (absent for runs written before identities were recorded) and its unstated
-    settings."""
+    settings (``protocol`` and ``model_options``, read by the taiga tables, are checked too)."""
 
     benchmark: str | None
     method: str | None
@@ -211,7 +211,9 @@ class RunSummary:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RunSummary:
-        opt = {k: None if d.get(k) is None else _text(d[k], k) for k in ("benchmark", "method")}
+        opt = {k: None if d.get(k) is None else _text(d[k], k)
+               for k in ("benchmark", "method", "protocol")}
+        _optional(d, "model_options", "model_options", {})  # read by the taiga tables
         seed = d.get("seed")
         unstated = _optional(d, "unstated", "unstated", {})
         for key, sentence in unstated.items():

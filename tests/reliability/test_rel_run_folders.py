@@ -273,9 +273,10 @@ def test_resume_with_a_checkpoint_of_another_model_is_one_line(genuine, tmp_path
                                          (_set("unstated", ["x"]), "unstated"),
                                          (_set("identity.non_default", [1]),
                                           "identity.non_default"),
+                                         (_set("model_options", [8]), "model_options"),
                                          ("\x00\x01binary", "config.json")],
                          ids=["identity-a-string", "unstated-a-list", "non-default-a-list",
-                              "binary"])
+                              "model-options-a-list", "binary"])
 def test_report_skips_a_malformed_config_with_one_warning(genuine, tmp_path, capsys, edit,
                                                           field):
     runs = tmp_path / "runs"
@@ -287,7 +288,11 @@ def test_report_skips_a_malformed_config_with_one_warning(genuine, tmp_path, cap
     warning = one_line(err)
     assert warning.startswith("rsbench: warning: skipped ") and str(bad / "config.json") in \
         warning and field in warning, warning
-    print(table)
+    code, err, alone = rsbench(["report", str(genuine["runs"]), "--table", "mini-msc"], capsys)
+    assert code == 0 and not err, err
+    row = [ln for ln in table.splitlines() if ln.startswith("| tiny (")]
+    assert len(row) == 1 and row[0].endswith("| 1 |"), table  # one run: the genuine one
+    assert table == alone  # the genuine run counts, the damaged copy adds nothing
 
 
 def test_the_genuine_folders_are_accepted(genuine, tmp_path, capsys):
