@@ -170,7 +170,7 @@ class ModelSpec:
         names = [t.name for t in tasks] + [a.task.name for a in added]
         twice = sorted(n for n, c in Counter(names).items() if c > 1)
         if twice:
-            raise BadField(f"{path}.tasks", f"name task {twice[0]!r} twice")
+            raise BadField(f"{path}.tasks", f"lists task {twice[0]!r} twice")
         return cls(name, dict(kwargs), tasks, added)
 
     def to_json(self) -> dict:
