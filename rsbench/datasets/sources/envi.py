@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rsbench.datasets.envi_layout import check_interleave
 from rsbench.errors import InputError
 
 # ENVI "data type" codes -> numpy dtypes (byte order applied separately)
@@ -122,28 +123,36 @@ class EnviRaster:
         except ValueError as exc:
             raise InputError(f"{hdr} is not an ENVI header ({exc}); give the .hdr file of "
                              "the raster") from None
-        try:
-            lines, samples, bands = (int(fields[k]) for k in ("lines", "samples", "bands"))
-            code = int(fields.get("data type", 0))
-            interleave = str(fields.get("interleave", "bsq")).lower()
-            offset = int(fields.get("header offset", 0))
-            order = int(fields.get("byte order", 0))
-        except (KeyError, ValueError) as exc:
-            raise InputError(f"{hdr} lacks a valid {exc} field; it is not a complete ENVI "
-                             "header") from None
+        lines, samples, bands = (_int_field(fields, hdr, k, 1) for k in ("lines", "samples",
+                                                                             "bands"))
+        code = _int_field(fields, hdr, "data type", 1)
+        offset = _int_field(fields, hdr, "header offset", 0, default=0)
+        order = _int_field(fields, hdr, "byte order", 0, default=0)
+        interleave = str(fields.get("interleave", "bsq")).lower()
         if code not in ENVI_DTYPES:
             raise InputError(f"{hdr} has ENVI data type {code}, which rsbench does not read; "
                              "convert the raster to an integer or float type")
         if interleave not in ("bsq", "bil", "bip"):
             raise InputError(f"{hdr} has interleave {interleave!r}; expected bsq, bil or bip")
+        if order not in (0, 1):
+            raise InputError(f"{hdr}: 'byte order = {order}' must be 0 (little-endian) or 1 "
+                             "(big-endian); fix that header line")
         dtype = np.dtype(ENVI_DTYPES[code]).newbyteorder("<" if order == 0 else ">")
         r = cls(data, hdr, lines, samples, bands, dtype, interleave, offset, fields)
         expected = offset + lines * samples * bands * dtype.itemsize
-        if data.stat().st_size < expected:
-            raise InputError(f"{data} holds {data.stat().st_size} bytes but its header "
-                             f"describes {expected}; the file is truncated, download it again")
+        size = data.stat().st_size
+        if size < expected:
+            raise InputError(f"{data} holds {size} bytes but its header describes {expected}; "
+                             "the file is truncated, download it again")
+        if size > expected:
+            raise InputError(
+                f"{data} holds {size} bytes but {hdr.name} describes {expected} (header offset "
+                f"{offset} + {lines} lines x {samples} samples x {bands} bands x "
+                f"{dtype.itemsize} bytes); one of those header fields is wrong: fix it, or "
+                "download both files again")
         try:
             check_byte_order(r)
+            check_interleave(r)
         except PermissionError:
             raise InputError(f"{data} cannot be read (permission denied); fix its permissions "
                              "(e.g. chmod u+r)") from None
@@ -204,6 +213,33 @@ class EnviRaster:
         """Rows per strip so that one strip of ``bands`` bands stays under ``budget`` bytes."""
         per_row = self.samples * (bands or self.bands) * self.dtype.itemsize
         return max(1, min(self.lines, budget // max(per_row, 1)))
+
+
+FIELD_MEANING = {"lines": "the number of rows", "samples": "the number of columns",
+                 "bands": "the number of bands", "data type": "an ENVI data type code",
+                 "header offset": "the bytes before the data (0 if none)",
+                 "byte order": "0 (little-endian) or 1 (big-endian)"}
+
+
+def _int_field(fields: dict[str, Any], hdr: Path, key: str, minimum: int,
+               default: int | None = None) -> int:
+    """A whole-number header field of at least ``minimum``, or one line naming it."""
+    raw = fields.get(key)
+    if raw is None or raw == "":
+        if default is not None:
+            return default
+        raise InputError(f"{hdr} has no '{key}' field; it is not a complete ENVI header (add "
+                         f"'{key} = ...', {FIELD_MEANING[key]})")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        shown = raw if isinstance(raw, str) else "{" + ", ".join(raw) + "}"
+        need = "a whole number" if value is None else f"at least {minimum}"
+        raise InputError(f"{hdr}: '{key} = {shown}' is not {need}; set it to "
+                         f"{FIELD_MEANING[key]}")
+    return value
 
 
 SAMPLE_ROWS = 8  # rows spread over the file that the byte-order check reads
