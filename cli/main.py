@@ -5,6 +5,7 @@ To add a command: write ``cli/<name>.py`` with a click command and add one line 
 
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
 
@@ -54,6 +55,14 @@ def cli(quiet: bool, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every failure into one plain line on stderr."""
+    code = _run(argv)
+    if argv is None:  # the process exits next: a Ctrl-C while Python tears down (tens of ms
+        # after the last file) would kill it with -2 and no word; the command's code stands
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # many source rasters (GID-MTL patches, some GID copies) carry no georeference: that is fine
     warnings.filterwarnings("ignore", message="Dataset has no geotransform")

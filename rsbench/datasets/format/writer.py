@@ -39,6 +39,7 @@ from rsbench.datasets.format.staging import (
     stream_end,
 )
 from rsbench.errors import InputError, UsageError
+from rsbench.interrupts import ctrl_c_outside_imports
 from rsbench.locking import folder_lock
 
 
@@ -291,6 +292,7 @@ class DatasetWriter:
     def finalize(self, index: pd.DataFrame, **kwargs: Any) -> dict:
         """Write the finished dataset (see :func:`rsbench.datasets.format.finalize.finalize`)."""
         try:
-            return finalize(self, index, **kwargs)
+            with ctrl_c_outside_imports():  # previews are drawn in a thread meanwhile
+                return finalize(self, index, **kwargs)
         finally:
             self.close()
