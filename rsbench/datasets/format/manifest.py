@@ -115,6 +115,11 @@ class TaskSpec:
         classes = d.get("classes", [])
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise InputError(f"{here}.classes is not a list of names; rebuild the dataset")
+        seen: set[str] = set()
+        twice = [c for c in classes if c in seen or seen.add(c)]
+        if twice:
+            raise InputError(f"{here}.classes names {twice[0]!r} twice; class names must be "
+                             "unique (the manifest is damaged: rebuild the dataset)")
         if len(classes) > MAX_CLASSES:
             raise InputError(f"{here}.classes lists {len(classes)} classes, more than rsbench "
                              f"accepts ({MAX_CLASSES}); the manifest is damaged or not a "
@@ -157,9 +162,17 @@ class ArraySpec:
             np.dtype(d.get("dtype"))
         except TypeError:
             raise InputError(f"{here}.dtype {d.get('dtype')!r} is not an array type") from None
+        layout, cols = d.get("layout", "sample"), d.get("window_columns")
+        if layout not in ("sample", "raster"):
+            raise InputError(f"{here}.layout {layout!r} is not 'sample' or 'raster'; the "
+                             "manifest is damaged: rebuild the dataset")
+        if layout == "raster" and not (isinstance(cols, list) and len(cols) == 4
+                                       and all(isinstance(c, str) for c in cols)):
+            raise InputError(f"{here}.window_columns must name the 4 index columns (row, col, "
+                             "height, width) of a raster's windows; rebuild the dataset")
         known = {"file", "dtype", "shape", "layout", "window_columns"}
-        return cls(d["file"], str(d["dtype"]), list(shape), d.get("layout", "sample"),
-                   d.get("window_columns"), {k: v for k, v in d.items() if k not in known})
+        return cls(d["file"], str(d["dtype"]), list(shape), layout,
+                   cols, {k: v for k, v in d.items() if k not in known})
 
 
 @dataclass

@@ -111,6 +111,7 @@ class Dataset:
             if len(index) != self.meta.num_samples:
                 raise InputError(f"{path} has {len(index)} rows but {self.root / MANIFEST} "
                                  f"says {self.meta.num_samples} samples; rebuild the dataset")
+            check_labels(index, self.meta, path)
             self._index = index
         return self._index
 
@@ -169,6 +170,28 @@ class Dataset:
     def summary(self) -> str:
         """A plain-text summary: tasks, classes and counts per split."""
         return dataset_summary(self)
+
+
+def check_labels(index: pd.DataFrame, meta: Manifest, path: Path) -> None:
+    """Every classification label in the index is a class of its task (or its ignore index),
+    so a damaged index fails on open, not with an IndexError deep in training."""
+    for name, task in meta.tasks.items():
+        if task.type != "classification":
+            continue
+        if task.target not in index.columns:
+            raise InputError(f"{path} has no column {task.target!r}, the labels of task "
+                             f"{name!r}; rebuild the dataset")
+        rows = index["task"] == task.rows if "task" in index.columns else slice(None)
+        labels = pd.to_numeric(index.loc[rows, task.target], errors="coerce").to_numpy()
+        ok = np.isfinite(labels) & (labels == np.round(labels))
+        ok[ok] = ((labels[ok] >= 0) & (labels[ok] < len(task.classes))) | \
+            (labels[ok] == (task.ignore_index if task.ignore_index is not None else -1))
+        if not ok.all():
+            bad = labels[~ok][0]
+            raise InputError(f"{path}: column {task.target!r} holds label {bad:g} for task "
+                             f"{name!r}, which has {len(task.classes)} classes (0.."
+                             f"{len(task.classes) - 1}); the index is damaged: rebuild the "
+                             "dataset")
 
 
 def open_dataset(path: str | os.PathLike, hint: str | None = None) -> Dataset:

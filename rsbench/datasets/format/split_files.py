@@ -21,6 +21,7 @@ from rsbench.datasets.format.manifest import sha256_file
 from rsbench.errors import InputError
 
 SPLIT_FILE = "splits.csv"
+MAX_SPLIT_FILE = 256 << 20  # ~4 million rows; more is not a split file (e.g. /dev/zero)
 
 
 def _first(items: Iterable[str], n: int = 3) -> str:
@@ -45,6 +46,17 @@ class SplitFile:
         if self.path.is_dir():
             raise InputError(f"--splits {self.path} is a folder; give the splits.csv of a "
                              "dataset (columns key, split)")
+        if not self.path.exists():
+            raise InputError(f"--splits {self.path} does not exist; give the splits.csv of a "
+                             "dataset (columns key, split)")
+        if not self.path.is_file():
+            raise InputError(f"--splits {self.path} is not a regular file; give the splits.csv "
+                             "of a dataset (columns key, split)")
+        size = self.path.stat().st_size
+        if size > MAX_SPLIT_FILE:
+            raise InputError(f"--splits {self.path} holds {size / 1e6:.0f} MB, more than a split "
+                             f"file of any benchmark ({MAX_SPLIT_FILE / 1e6:.0f} MB at most); "
+                             "give the splits.csv of a dataset")
         try:
             frame = pd.read_csv(self.path, dtype=str, keep_default_na=False)
         except FileNotFoundError:
@@ -63,6 +75,10 @@ class SplitFile:
         if bad:
             raise InputError(f"--splits {self.path} has split name(s) {_first(bad)}; this "
                              f"builder uses {', '.join(allowed)}")
+        if "train" in allowed and not (frame["split"] == "train").any():
+            raise InputError(f"--splits {self.path} puts no sample in train (splits: "
+                             f"{', '.join(sorted(set(frame['split']))) or 'none'}); a benchmark "
+                             "needs training samples: give a split file with train rows")
         self.table = dict(zip(frame["key"], frame["split"]))
         self.sha256 = sha256_file(self.path)
 
