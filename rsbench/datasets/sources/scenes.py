@@ -11,6 +11,7 @@ holds another dataset.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,11 +181,15 @@ def read_scene_dataset(root: str | Path, key: str, option: str | None = None) ->
             f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); "
             "unpack the full dataset")
     images: list[SceneImage] = []
+    not_utf8: list[Path] = []
     for label, name in enumerate(s.classes):
         folder = found[name]
         files = []
         for p in folder.iterdir():
             if p.is_dir() or is_stray_file(p):
+                continue
+            if not is_utf8(p.name):
+                not_utf8.append(p)
                 continue
             suffix = p.suffix.lower()
             if suffix in s.ext:
@@ -200,4 +205,25 @@ def read_scene_dataset(root: str | Path, key: str, option: str | None = None) ->
                              f"{s.title} dataset")
         files.sort(key=lambda p: natural_key(p.name))
         images.extend(SceneImage(p, name, label) for p in files)
+    if not_utf8:
+        raise InputError(
+            f"{shown_path(not_utf8[0])} has a file name that is not UTF-8 ({len(not_utf8)} such "
+            f"file(s) in the {s.title} class folders; skipping them would change the published "
+            "dataset); rename them to UTF-8, e.g. "
+            f"`convmv -f gbk -t utf-8 -r --notest {class_root}`, or unzip the download again "
+            "with the right `unzip -O <encoding>`")
     return SceneSource(s, class_root, images)
+
+
+def is_utf8(name: str) -> bool:
+    """False for a file name whose bytes are not UTF-8 (Python holds them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_path(path: Path) -> str:
+    """A path as printable text: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
