@@ -38,9 +38,9 @@ from rsbench.datasets.format.staging import (
     remove_leftovers,
     stream_end,
 )
-from rsbench.errors import InputError, UsageError
+from rsbench.errors import InputError, RsbenchError, UsageError
 from rsbench.interrupts import ctrl_c_outside_imports
-from rsbench.locking import folder_lock
+from rsbench.locking import LOCK_NAME, folder_lock
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -169,6 +169,7 @@ class DatasetWriter:
         self.finished: dict | None = None
         if self.out.exists() and not self.out.is_dir():
             raise UsageError(f"--out {self.out} is a file, not a folder; choose a folder")
+        self._created = not self.out.exists()
         self._lock: ExitStack | None = ExitStack()
         try:
             self._lock.enter_context(folder_lock(self.out, f"rsbench {builder}"))
@@ -229,8 +230,19 @@ class DatasetWriter:
     def __enter__(self) -> DatasetWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if (exc_type is not None and issubclass(exc_type, RsbenchError) and self._lock is not None
+                and self.finished is None and not self.has_finished_work()):
+            self._discard()  # bad input before any work finished: nothing worth keeping
         self.close()
+
+    def _discard(self) -> None:
+        """Remove the staging folder (and ``out`` itself if this build created it and it
+        holds nothing else), while still holding the lock."""
+        remove_leftovers(self.out, staging=True)
+        if self._created and {p.name for p in self.out.iterdir()} <= {LOCK_NAME}:
+            (self.out / LOCK_NAME).unlink(missing_ok=True)
+            self.out.rmdir()
 
     def __del__(self) -> None:
         self.close()
