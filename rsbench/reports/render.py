@@ -80,7 +80,7 @@ def to_markdown(t: Table) -> str:
         lines.append("| " + " | ".join([label, *cells, seeds]) + " |")
     lines.append("")
     lines.append(t.legend or "Mean ± std over seeds; ▲ best of our runs; – missing (no finished "
-                 "run).")
+                 "run, or only values that are not finite numbers).")
     if t.ci:
         lines.append(CI_LEGEND)
     lines += t.notes

@@ -116,8 +116,18 @@ def run_value(run: RunResult, value: str) -> float | None:
         if len(tasks) != 1:
             return None
         task = next(iter(tasks))
-    v = tasks.get(task, {}).get(metric)
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+    return metric_number(tasks.get(task, {}).get(metric))
+
+
+MAX_METRIC = 1e18  # beyond any accuracy, loss, parameter count, FLOPs or seconds reported
+
+
+def metric_number(v: object) -> float | None:
+    """A metrics.json value as a float, or None (shown as missing) for anything that is not a
+    finite number of a sane size: NaN, infinities, text such as "nan", booleans, 1e308."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) and abs(v) <= MAX_METRIC else None
 
 
 def _cell(values: Sequence[float]) -> Cell:

@@ -10,7 +10,6 @@ minimum and maximum over seeds, per variable. FLOPs are counted once per run wit
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,7 +24,15 @@ from rsbench.reports.provenance import (
     unstated_settings,
 )
 from rsbench.reports.runs import RunResult, RunSet
-from rsbench.reports.table import Cell, Column, Row, Table, TableSpec, note_unfinished
+from rsbench.reports.table import (
+    Cell,
+    Column,
+    Row,
+    Table,
+    TableSpec,
+    metric_number,
+    note_unfinished,
+)
 
 PAPER = Path(__file__).resolve().parents[1] / "data" / "hsi_paper_results.json"
 COMPLEXITY = "complexity.json"
@@ -39,7 +46,7 @@ def paper_rows(table: str) -> dict:
 
 
 def _finite(v) -> float | None:
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+    return metric_number(v)
 
 
 def categorical(run: RunResult) -> dict[str, dict]:
@@ -64,7 +71,7 @@ def summary(run: RunResult) -> dict[str, float | None]:
 
 
 def seed_cell(values: Sequence[float | None]) -> Cell:
-    vals = [v for v in values if v is not None]
+    vals = [v for v in map(metric_number, values) if v is not None]
     if not vals:
         return Cell()
     a = np.asarray(vals, float)
@@ -226,7 +233,7 @@ def per_variable_table(kind: str, metrics: Sequence[tuple[str, str, float, str]]
                             max((c.n for c in cells), default=0), runs=found))
         table = Table(spec.name, spec.title, columns, rows, decimals=3 if kind == "continuous"
                       else 2, legend="Mean, minimum and maximum over seeds; – missing (no "
-                      "finished run reports the variable).",
+                      "finished run reports the variable as a finite number).",
                       row_header="Categorical" if kind == "categorical" else "Continuous")
         scored: dict[str, set[int]] = {}
         shown = protocol_label(method, bench, found, scored)
