@@ -149,7 +149,7 @@ def test_an_error_after_staging_began_does_not_block_the_corrected_command(tmp_p
             str(tmp_path / "o"), "--size", "32"]
     assert main(args) == 1  # found while tiling: staging had begun
     assert "try --classes 15" in one_line(capsys)
-    assert (tmp_path / "o" / ".staging").exists()
+    assert not (tmp_path / "o").exists()  # nothing finished: the build removes what it began
     # the user repairs the label file and reruns the same command, without --resume
     write_pair(tmp_path / "GID", "a", to_rgb(np.ones((64, 128), np.int64)))
     assert main(args) == 0, one_line(capsys)
