@@ -20,7 +20,7 @@ import training_fixtures as tf
 
 from reliability.hardening_data import TAIGA_BUILD, merced_source, one_line, taiga_source
 from rsbench.cli.main import main
-from rsbench.datasets.envi import EnviRaster, format_header
+from rsbench.datasets.sources.envi import EnviRaster, format_header
 from rsbench.errors import InputError
 
 from .conftest import OPTS_CLI, assert_same_dataset
@@ -146,7 +146,7 @@ def _build_with_sigint_at(point: str, src: Path, out: Path) -> subprocess.Comple
     itself when finalize reaches ``point``."""
     code = textwrap.dedent(f"""
         import os, signal, sys
-        from rsbench.datasets import finalize as fin
+        from rsbench.datasets.format import finalize as fin
         def reached(step):
             if step == {point!r}:
                 os.kill(os.getpid(), signal.SIGINT)

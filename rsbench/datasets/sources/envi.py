@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.datasets.envi_layout import check_interleave
+from rsbench.datasets.sources.envi_layout import check_interleave
 from rsbench.errors import InputError
 
 # ENVI "data type" codes -> numpy dtypes (byte order applied separately)

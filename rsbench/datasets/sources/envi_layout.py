@@ -29,7 +29,7 @@ import numpy as np
 from rsbench.errors import InputError
 
 if TYPE_CHECKING:
-    from rsbench.datasets.envi import EnviRaster
+    from rsbench.datasets.sources.envi import EnviRaster
 
 MARGIN = 1.2  # both models must find another layout this many times smoother
 RUNS, RUN = 32, 128  # short runs of values read per distance
