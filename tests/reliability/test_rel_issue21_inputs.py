@@ -202,6 +202,31 @@ def test_ctrl_c_inside_an_import_is_held_until_the_import_returns(tmp_path):
     assert done.stdout.split() == ["interrupted", "True", "True"]
 
 
+def test_ctrl_c_while_joining_a_thread_waits_for_it(tmp_path):
+    """SIGINT while the main thread joins a running thread (finalize waiting for the previews):
+    Python 3.11 would mark the thread stopped and finalize under it (SIGABRT in matplotlib's C++
+    code); the KeyboardInterrupt now comes after the thread has really ended."""
+    code = textwrap.dedent("""
+        import os, signal, sys, threading, time
+        from rsbench.interrupts import ctrl_c_outside_imports
+        done = []
+        worker = threading.Thread(target=lambda: (time.sleep(0.6), done.append(1)))
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        try:
+            with ctrl_c_outside_imports():
+                worker.start()
+                worker.join()
+                time.sleep(5)
+        except KeyboardInterrupt:
+            print("interrupted", done == [1], worker.is_alive())
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["interrupted", "True", "False"]
+
+
 def test_ctrl_c_after_the_command_returned_keeps_its_exit_code(tmp_path):
     """A SIGINT while Python tears down (after the work is done) used to kill the process with
     -2 and no word; the command's own exit code now stands."""
