@@ -122,6 +122,8 @@ def test_cli_weighting_names_the_method(taiga: str, tmp_path) -> None:
     (run,) = (tmp_path / "taiga-centre" / "mottus-3dcnn+gradnorm").glob("*/0")
     conf = json.loads((run / "config.json").read_text())
     assert conf["weighting"] == {"name": "gradnorm"}
+    assert conf["dataset_windows"]["patch"] == 7  # what taiga-map checks its --data against
+    assert conf["dataset_windows"]["bands"] == open_dataset(taiga).manifest["taiga"]["bands"]
     ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
     w = ckpt["weighting"]["w"]
     assert w.sum().item() == pytest.approx(13.0, rel=1e-4) and not torch.allclose(
@@ -153,6 +155,7 @@ def _fake_run(folder, data_path: str, bands: int, **options) -> torch.nn.Module:
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({
         "model": "hsi-mtl", "data": data_path, "model_options": {"width": 4, **options},
+        "tasks": [i.name for i in infos],
         "task_infos": [[i.name, i.type, i.num_outputs] for i in infos]}))
     torch.save({"model": model.state_dict()}, folder / "checkpoint.pt")
     return model.eval()
@@ -195,6 +198,34 @@ def test_class_map_with_other_data_is_a_one_line_error(taiga: str, tmp_path) -> 
     _fake_run(tmp_path / "run", taiga, 6)  # trained on 6 bands, the dataset has 8
     with pytest.raises(InputError, match="give --data the dataset it was trained on"):
         write_maps(tmp_path / "run", taiga, out=tmp_path / "maps", size=12)
+
+
+def test_class_map_checks_windows_from_the_run_not_the_folder_it_names(
+        taiga: str, tmp_path, monkeypatch) -> None:
+    """The patch size is compared with what the run recorded (``dataset_windows``); the data
+    folder a received config.json names is never opened (it may not be the user's)."""
+    from rsbench.datasets.format import reader
+    from rsbench.errors import InputError
+    from rsbench.reports import taiga_map
+
+    _fake_run(tmp_path / "run", taiga, 8)
+    conf = json.loads((tmp_path / "run" / "config.json").read_text())
+    elsewhere = tmp_path / "someone-elses" / "data"
+    conf.update(data=str(elsewhere), dataset_windows={"patch": 9, "bands": "0:8"})
+    (tmp_path / "run" / "config.json").write_text(json.dumps(conf))
+    opened = []
+    real_open = reader.open_dataset
+    monkeypatch.setattr(taiga_map, "open_dataset", lambda p: opened.append(Path(p)) or
+                        real_open(p))
+    with pytest.raises(InputError, match=r"other patch \(7\) than the dataset .* \(9\)"):
+        taiga_map.write_maps(tmp_path / "run", taiga, out=tmp_path / "maps", size=12)
+    assert opened == [Path(taiga)] and not (tmp_path / "maps").exists()
+    ours = open_dataset(taiga).manifest["taiga"]
+    conf["dataset_windows"] = {"patch": ours["patch"], "bands": ours["bands"]}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(conf))
+    assert len(taiga_map.write_maps(tmp_path / "run", taiga, out=tmp_path / "maps",
+                                    size=12)) == len(CLS)
+    assert opened == [Path(taiga)] * 2
 
 
 def test_set_overrides_any_benchmark_setting() -> None:

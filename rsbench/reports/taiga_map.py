@@ -32,6 +32,7 @@ def load_run_model(run: Path, data, device: torch.device):
         raise InputError(f"{run} holds no config.json and checkpoint.pt; give a run folder "
                          "written by `rsbench run taiga`")
     typed = read_run_config(conf_path)  # every field used below checked, before any build
+    check_same_windows(typed, data)
     bands = int(data.manifest["arrays"]["image"]["shape"][-1])
     trained = typed.model_spec.kwargs.get("in_channels", bands)
     try:
@@ -53,19 +54,20 @@ def centre_logits(pred: torch.Tensor) -> torch.Tensor:
     return pred
 
 
-def check_same_windows(conf: dict, data) -> None:
-    """The map's windows must be those the run trained on: same patch size and bands as the
-    run's own dataset (checked when that dataset is still there)."""
-    trained = conf.get("data")
-    if not trained or not (Path(trained) / "dataset.json").exists():
-        return
-    if Path(trained).resolve() == Path(data.root).resolve():
-        return
-    ours, theirs = data.manifest.get("taiga", {}), open_dataset(trained).manifest.get("taiga", {})
-    for key in ("patch", "bands"):
-        if ours.get(key) != theirs.get(key):
-            raise InputError(f"{data.root} has other {key} ({ours.get(key)}) than the run's "
-                             f"dataset {trained} ({theirs.get(key)}); give --data {trained}")
+def check_same_windows(typed, data) -> None:
+    """The map's windows must be those the run trained on: the same patch size and bands as
+    recorded in the run's config.json (``dataset_windows``). The folder named there is never
+    opened: a received run folder must not make rsbench read a path the user did not give."""
+    from rsbench.training.run_config import dataset_windows
+
+    ours, theirs = dataset_windows(data.manifest), typed.windows
+    if not ours or not theirs:
+        return  # not a TAIGA dataset, or a run from before windows were recorded
+    for key, value in theirs.items():
+        if ours.get(key) != value:
+            raise InputError(f"{data.root} has other {key} ({ours.get(key)}) than the dataset "
+                             f"{typed.path.parent} was trained on ({value}); give --data that "
+                             "dataset")
 
 
 def test_region(data, size: int) -> tuple[int, int, int, int]:
@@ -164,7 +166,6 @@ def write_maps(run: str | Path, data_path: str | Path, out: str | Path | None = 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
                        else ("cpu" if device == "auto" else device))
     model, conf = load_run_model(run, data, dev)
-    check_same_windows(conf, data)
     tasks = [t for t, spec in data.tasks.items() if spec["type"] == "classification"
              and t in model.tasks]
     region = test_region(data, size)

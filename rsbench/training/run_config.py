@@ -226,6 +226,16 @@ class RunSummary:
                    dict(unstated))
 
 
+WINDOW_KEYS = ("patch", "bands")  # what makes a TAIGA dataset's windows those a run learnt
+
+
+def dataset_windows(manifest: Mapping[str, Any]) -> dict | None:
+    """The window settings of a TAIGA dataset (patch size, bands) that a run records, so a
+    later map can check its ``--data`` without opening the folder a received file names."""
+    taiga = manifest.get("taiga") or {}
+    return {k: taiga.get(k) for k in WINDOW_KEYS} if taiga else None
+
+
 @dataclass
 class RunConfig:
     """A run folder's config.json, checked: ``raw`` is the whole file as read."""
@@ -237,6 +247,7 @@ class RunConfig:
     model_spec: ModelSpec
     summary: RunSummary
     data: str | None = None
+    windows: dict | None = None
 
     @property
     def identity(self) -> RunIdentity | None:
@@ -259,8 +270,14 @@ class RunConfig:
         data = d.get("data")
         if data is not None and not isinstance(data, str):
             raise BadField("data", f"is {kind(data)}, not a folder")
+        windows = d.get("dataset_windows")
+        if windows is not None:
+            windows = _object(windows, "dataset_windows")
+            if set(windows) != set(WINDOW_KEYS) or len(json.dumps(windows)) > 400:
+                raise BadField("dataset_windows", "must hold exactly "
+                               f"{' and '.join(WINDOW_KEYS)} (short values)")
         return cls(Path(path), d, model, _names(d.get("tasks"), "tasks"), spec,
-                   RunSummary.from_json(d), data)
+                   RunSummary.from_json(d), data, windows)
 
 
 def read_json_file(path: str | Path, what: str, fix: str = RECEIVED,

@@ -53,7 +53,7 @@ from rsbench.training.factories import make_optimizer, make_scheduler
 from rsbench.training.identity import identity, results_settings, sha256_bytes, start_settings
 from rsbench.training.loop import GroupForward, Loop, TrainState, train
 from rsbench.training.losses import make_loss
-from rsbench.training.run_config import read_run_config
+from rsbench.training.run_config import dataset_windows, read_run_config
 from rsbench.training.run_data import (
     check_dataset,
     has_split,
@@ -136,6 +136,7 @@ class Run:
         r = self.req
         return {**self.cfg, "model": r.model, "method": self.method, "seed": r.seed,
                 "data": str(Path(r.data).resolve()), "dataset_name": self.data.name,
+                "dataset_windows": dataset_windows(self.data.manifest),
                 "tasks": self.tasks, "task_infos": [[i.name, i.type, i.num_outputs]
                                                     for i in self.infos],
                 "max_train_batches": r.max_train_batches,
