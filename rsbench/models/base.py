@@ -45,6 +45,22 @@ class MultiTaskModel(nn.Module):
                 for p in getattr(self, name).parameters()}
         return [p for p in self.parameters() if id(p) not in skip]
 
+    def has_shared_representation(self) -> bool:
+        """Whether the heads read one shared feature map through which every shared parameter
+        reaches every loss (the gradient weightings' ``rep_grad`` mode); models that have one
+        call :meth:`keep_representation` in ``forward``."""
+        return False
+
+    def shared_representation(self) -> torch.Tensor | None:
+        """That feature map from the last forward call with gradients enabled (else None)."""
+        return self.__dict__.get("_shared_representation")
+
+    def keep_representation(self, rep: torch.Tensor) -> torch.Tensor:
+        """Remember ``rep`` as the shared representation of this forward call (training only);
+        returns it unchanged."""
+        self.__dict__["_shared_representation"] = rep if torch.is_grad_enabled() else None
+        return rep
+
     def feature_parameters(self) -> list[nn.Parameter]:
         """The feature extractor that ``--frozen`` fixes (Table VI); default: the shared ones."""
         return self.shared_parameters()

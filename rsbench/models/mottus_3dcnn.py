@@ -90,7 +90,7 @@ class FCTaskModel(HsiModel):
     def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
         self.check_input(x, tasks)
         check_tasks(self, tasks)
-        z = F.relu(self.fc_shared(self.trunk(x).flatten(1)))
+        z = self.keep_representation(F.relu(self.fc_shared(self.trunk(x).flatten(1))))
         out = {}
         for name in tasks:
             y = self.task_layers[name](z)
@@ -101,6 +101,10 @@ class FCTaskModel(HsiModel):
 
     def last_shared_layer(self) -> nn.Module:
         return self.fc_shared
+
+    def has_shared_representation(self) -> bool:
+        """The task MLPs all read the shared FC layer's output."""
+        return True
 
 
 def mottus_side(patch: int) -> int:

@@ -30,7 +30,13 @@ class SharedSpecific(MultiTaskModel):
     def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
         check_tasks(self.tasks, tasks)
         feats = self.backbone(x)  # computed once for every requested task
+        self.keep_representation(feats.final)
         return {t: self.heads[t](feats.final, feats, x.shape[-2:]) for t in tasks}
+
+    def has_shared_representation(self) -> bool:
+        """Scene (and regression) heads read only the last feature; SegNet decoders read every
+        block, so a model with a segmentation task has no one shared representation."""
+        return all(t.type != "segmentation" for t in self.tasks.values())
 
     def feature_parameters(self):
         """The shared backbone (frozen when transferring to a new dataset)."""

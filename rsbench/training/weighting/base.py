@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from rsbench.errors import UsageError
 from rsbench.training.distributed import all_reduce_
 
 WEIGHTINGS: dict[str, type[Weighting]] = {}
@@ -141,49 +142,136 @@ class GradientWeighting(Weighting):
 
     Each task's scaled loss is differentiated separately; :meth:`combine` turns the (T, D)
     matrix of flattened shared gradients into one D vector, written to the shared ``.grad``.
-    Task-specific parameters get the sum of their tasks' gradients (their own task's, for a
-    parameter only one task reaches); ``extra``'s gradient is added unchanged everywhere.
+    Most methods give the update as a combination Σ_t c_t g_t of this step's task gradients and
+    implement :meth:`coefficients` (c from the gradients) instead. Task-specific parameters get
+    the sum of their tasks' gradients (their own task's, for a parameter only one task
+    reaches); ``extra``'s gradient is added unchanged everywhere.
 
     Single process: T (+1 for ``extra``) backward passes, the shared gradients read and cleared
     after each one (LibMTL's ``backward`` mode). DDP: per-task gradients taken with
     ``torch.autograd.grad`` bypass DDP's reducer, so each task's shared gradient is averaged over
     processes explicitly (``all_reduce``) before combining, which makes the combination that of
     the global batch and identical on every process; one more backward of ``Σ_t L_t + extra``
-    through DDP gives the task-specific gradients, averaged by DDP's reducer."""
+    through DDP gives the task-specific gradients, averaged by DDP's reducer. The method's own
+    parameters (IMTL's loss scales) have their gradients averaged explicitly.
+
+    ``rep_grad=True`` (LibMTL's ``rep_grad``): the coefficients come from the gradients with
+    respect to the shared representation the heads read (``model.shared_representation()``)
+    instead of the shared parameters; see :mod:`rsbench.training.weighting.representation`.
+    """
+
+    #: whether the method has a shared-representation mode (its update is Σ_t c_t g_t, or it
+    #: defines its own representation update, as GradDrop)
+    rep_grad_supported = True
+
+    def __init__(self, task_names, task_types, rep_grad: bool = False):
+        super().__init__(task_names, task_types)
+        self.rep_grad = bool(rep_grad)
+        if self.rep_grad and not self.rep_grad_supported:
+            raise UsageError(f"weighting {self.name!r} has no shared-representation mode (its "
+                             "update is not a combination of this step's task gradients); drop "
+                             "--set weighting.rep_grad=true")
+        self._capture = None  # the representation recorder, installed by select_shared
+        self._loss_scale = 1.0  # the GradScaler's scale of this step (for stateful methods)
+
+    def select_shared(self, model: nn.Module) -> list[nn.Parameter]:
+        shared = super().select_shared(model)
+        if self.rep_grad and shared:
+            from rsbench.training.weighting.representation import RepresentationCapture
+
+            self._capture = RepresentationCapture(model)
+        return shared
+
+    def coefficients(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """(P, D) gradients and (P,) losses of the tasks present this step -> (P,) c, the
+        update being Σ_t c_t g_t."""
+        raise NotImplementedError
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
         """(P, D) gradients and (P,) losses of the tasks present this step -> (D,) update."""
-        raise NotImplementedError
+        if not torch.isfinite(grads).all():  # AMP overflow: stays non-finite, the scaler skips
+            return grads.sum(0)
+        c = self.coefficients(grads, losses)
+        return c.to(device=grads.device, dtype=grads.dtype) @ grads
+
+    def representation_update(self, per: Sequence[torch.Tensor], reps: Sequence[torch.Tensor],
+                              losses: torch.Tensor) -> list[torch.Tensor]:
+        """Rep mode: each present task's gradient w.r.t. its representation ``reps`` (B, ...)
+        -> what it sends back into it. Default (LibMTL's ``_backward_new_grads``): c_t times it, c from the
+        batch-summed gradients (averaged over processes under DDP)."""
+        from rsbench.training.weighting.representation import batch_summed
+
+        H = batch_summed(per)
+        if not torch.isfinite(H).all():  # AMP overflow: stays non-finite, the scaler skips
+            return list(per)
+        c = self.coefficients(H, losses)
+        return [ct.to(p) * p for ct, p in zip(c, per)]
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
+        self._loss_scale = float(scaler.get_scale()) if scaler.is_enabled() else 1.0
+        shared = [p for p in shared_params if p.requires_grad]
+        if shared and self._capture is not None:
+            self._capture.backward(self, losses, scaler, extra)
+        else:
+            self._parameter_backward(losses, shared, scaler, extra)
+        if world_size() > 1:
+            for p in self.parameters():
+                if p.grad is not None:
+                    all_reduce_mean_(p.grad)
+
+    def _parameter_backward(self, losses, shared, scaler, extra) -> None:
         L, mask = self._stack(losses)
         L = L[mask]
         scaled = [scaler.scale(losses[n].float()) for n in self.task_names if n in losses]
-        shared = [p for p in shared_params if p.requires_grad]
         if not shared:  # nothing shared (e.g. single-task): every task only reaches its own
             total = sum(scaled) + (scaler.scale(extra.float()) if extra is not None else 0)
             total.backward()
             return
-        if world_size() > 1:
-            grads, used = _autograd_grads(scaled, shared)
-            all_reduce_mean_(grads)
-            g_extra = None
-            if extra is not None:
-                g_extra, used_x = _autograd_grads([scaler.scale(extra.float())], shared)
-                all_reduce_mean_(g_extra)
-                used |= used_x
-            total = sum(scaled) + (scaler.scale(extra.float()) if extra is not None else 0)
-            total.backward()  # DDP's reducer: task-specific gradients averaged
-        else:
-            grads, used = _backward_grads(scaled, shared)
-            g_extra = None
-            if extra is not None:
-                g_extra, used_x = _backward_grads([scaler.scale(extra.float())], shared)
-                used |= used_x
+        grads, g_extra, used = task_gradients(scaled, shared, scaler, extra)
         combined = self.combine(grads, L.detach())
         if g_extra is not None:
             combined = combined + g_extra[0]
-        _write_grads(shared, combined, used)
+        write_grads(shared, combined, used)
+
+
+def gram(grads: torch.Tensor, chunk: int = 1 << 14) -> torch.Tensor:
+    """The (T, T) float64 Gram matrix of (T, D) gradients: float32 products over chunks of the
+    D columns, summed in float64 (as accurate as float64 throughout, ~20x cheaper for large D)."""
+    if grads.dtype == torch.float64 or grads.shape[1] <= chunk:
+        g = grads.double()
+        return g @ g.T
+    g = grads.float()
+    out = torch.zeros(g.shape[0], g.shape[0], dtype=torch.float64, device=g.device)
+    for start in range(0, g.shape[1], chunk):
+        part = g[:, start:start + chunk]
+        out += (part @ part.T).double()
+    return out
+
+
+def task_gradients(scaled: Sequence[torch.Tensor], shared: Sequence[nn.Parameter],
+                   scaler: torch.amp.GradScaler, extra: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, set[int]]:
+    """(T, D) shared gradients of the scaled task losses (averaged over processes under DDP),
+    ``extra``'s (1, D) or None, and the indices of the shared parameters any of them reached.
+    Task-specific parameters get Σ_t of their gradients (single process: accumulated by the
+    per-task backward passes; DDP: one backward of the sum through DDP's reducer)."""
+    if world_size() > 1:
+        grads, used = autograd_grads(scaled, shared)
+        all_reduce_mean_(grads)
+        g_extra = None
+        if extra is not None:
+            g_extra, used_x = autograd_grads([scaler.scale(extra.float())], shared)
+            all_reduce_mean_(g_extra)
+            used |= used_x
+        total = sum(scaled) + (scaler.scale(extra.float()) if extra is not None else 0)
+        total.backward()  # DDP's reducer: task-specific gradients averaged
+        return grads, g_extra, used
+    grads, used = _backward_grads(scaled, shared)
+    g_extra = None
+    if extra is not None:
+        g_extra, used_x = _backward_grads([scaler.scale(extra.float())], shared)
+        used |= used_x
+    return grads, g_extra, used
 
 
 def _flat(grads: Sequence[torch.Tensor | None], params: Sequence[nn.Parameter]) -> torch.Tensor:
@@ -191,7 +279,7 @@ def _flat(grads: Sequence[torch.Tensor | None], params: Sequence[nn.Parameter]) 
                       for g, p in zip(grads, params)])
 
 
-def _autograd_grads(losses: Sequence[torch.Tensor], params: Sequence[nn.Parameter]
+def autograd_grads(losses: Sequence[torch.Tensor], params: Sequence[nn.Parameter]
                     ) -> tuple[torch.Tensor, set[int]]:
     """(T, D) gradients of each loss w.r.t. ``params`` without touching ``.grad``."""
     rows, used = [], set()
@@ -219,7 +307,7 @@ def _backward_grads(losses: Sequence[torch.Tensor], params: Sequence[nn.Paramete
     return torch.stack(rows), used
 
 
-def _write_grads(params: Sequence[nn.Parameter], flat: torch.Tensor, used: set[int]) -> None:
+def write_grads(params: Sequence[nn.Parameter], flat: torch.Tensor, used: set[int]) -> None:
     """Unflatten ``flat`` into the ``.grad`` of ``params`` (None for parameters no task used)."""
     offset = 0
     for i, p in enumerate(params):

@@ -2,10 +2,10 @@
 task gradients, found with Frank-Wolfe (their Algorithm 2), gives the task weights α; the
 update is Σ_t α_t g_t, a common descent direction.
 
-Gradients are those of the shared parameters. The paper's upper bound differentiates the shared
-representation instead; rsbench's MSC batches give each task other images, so there is no one
-representation to differentiate, and the shared-parameter form (the paper's exact MGDA) is used
-for every benchmark. ``normalization`` ("none" by default, or "l2", "loss", "loss+") divides
+Gradients are those of the shared parameters by default (the paper's exact MGDA), on every
+benchmark. ``rep_grad=True`` gives the paper's upper bound (MGDA-UB) where the model has one
+shared representation: the gradients w.r.t. it, summed over the batch as LibMTL does (so MSC's
+per-task batches compare feature by feature). ``normalization`` ("none" by default, or "l2", "loss", "loss+") divides
 each task's gradient before solving, as in the authors' code; α then weights the raw gradients.
 The line search of each Frank-Wolfe step is exact on [0, 1] (the authors' code clips to
 [0.001, 0.999]).
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from rsbench.errors import UsageError
-from rsbench.training.weighting.base import GradientWeighting, register_weighting
+from rsbench.training.weighting.base import GradientWeighting, gram, register_weighting
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
@@ -61,20 +61,21 @@ class MGDA(GradientWeighting):
     """Min-norm task weights. DDP: each task's shared-parameter gradient is averaged over
     processes before the (deterministic) solve; task-specific gradients by DDP's reducer."""
 
-    def __init__(self, task_names, task_types, normalization: str = "none"):
-        super().__init__(task_names, task_types)
+    def __init__(self, task_names, task_types, normalization: str = "none",
+                 rep_grad: bool = False):
+        super().__init__(task_names, task_types, rep_grad)
         if normalization not in NORMALIZATIONS:
             raise UsageError(f"weighting.normalization {normalization!r} is not one of "
                              f"{', '.join(NORMALIZATIONS)}")
         self.normalization = normalization
 
-    def combine(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
-        g = grads.double()
-        norms = g.norm(dim=1)
+    def coefficients(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        G = gram(grads)
+        norms = G.diagonal().clamp_min(0).sqrt()
         scale = {"none": torch.ones_like(norms), "l2": norms,
-                 "loss": losses.double().to(g.device),
-                 "loss+": losses.double().to(g.device) * norms}[self.normalization]
-        gn = g / scale.clamp_min(1e-20).unsqueeze(1)
-        alpha = min_norm_weights(gn @ gn.T)
+                 "loss": losses.double().to(G.device),
+                 "loss+": losses.double().to(G.device) * norms}[self.normalization]
+        s = scale.clamp_min(1e-20)
+        alpha = min_norm_weights(G / (s.unsqueeze(1) * s.unsqueeze(0)))
         self._record(alpha)
-        return (alpha @ g).to(grads.dtype)
+        return alpha
