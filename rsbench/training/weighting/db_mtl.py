@@ -31,8 +31,9 @@ class DBMTL(GradientWeighting):
 
     rep_grad_supported = False
 
-    def __init__(self, task_names, task_types, beta: float = 0.9, beta_sigma: float = 0.0):
-        super().__init__(task_names, task_types)
+    def __init__(self, task_names, task_types, beta: float = 0.9, beta_sigma: float = 0.0,
+                 rep_grad: bool = False):
+        super().__init__(task_names, task_types, rep_grad)  # rep_grad=True: refused
         self.beta = float(beta)
         self.beta_sigma = float(beta_sigma)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))

@@ -11,7 +11,7 @@ Solver: the authors solve the equation with 20 (``optim_niter``) rounds of a con
 procedure in cvxpy/ECOS, stopping when ``||Gα − 1/α|| < 1e-3``. The solution is also the unique
 minimiser of the strictly convex ``½ αᵀGα − Σ log α`` over α > 0, which rsbench minimises with
 damped Newton steps in float64 (T variables; Hessian G + diag(1/α²) is positive definite), to
-``||Gα − 1/α|| < tol`` (1e-8) within ``max_iter`` (100) steps: the same point, solved more
+``max_t |α_t (Gα)_t − 1| < 1e-8`` within 100 steps: the same point, solved more
 tightly, without cvxpy. Warm start: the previous step's α (ones at the first step, as the
 authors). Where no solution exists (a zero or exactly opposed task gradient: the objective is
 unbounded) or the iteration does not converge, the previous α is kept, as the authors' solver
@@ -35,17 +35,21 @@ from rsbench.training.weighting.base import (
 
 def nash_weights(gram: torch.Tensor, start: torch.Tensor, tol: float = 1e-8,
                  max_iter: int = 100) -> torch.Tensor | None:
-    """α > 0 with ``gram @ α = 1/α`` by damped Newton from ``start``; None if not converged."""
+    """α > 0 with ``gram @ α = 1/α`` by damped Newton from ``start`` (converged when every
+    ``|α_t (Gα)_t − 1| < tol``); None if it does not converge."""
     G = gram.double()
     a = start.double().clamp_min(1e-6).clone()
 
     def f(x):
         return 0.5 * x @ G @ x - torch.log(x).sum()
 
+    def converged(x):  # scale-free residual: α_t (Gα)_t = 1 for every t
+        return bool(((x * (G @ x) - 1).abs().max() < tol).item())
+
     for _ in range(max_iter):
-        r = G @ a - 1 / a
-        if r.norm() < tol:
+        if converged(a):
             return a
+        r = G @ a - 1 / a
         H = G + torch.diag(1 / a ** 2)
         d = -torch.linalg.solve(H, r)
         t, fa, slope = 1.0, f(a), float(r @ d)
@@ -57,8 +61,7 @@ def nash_weights(gram: torch.Tensor, start: torch.Tensor, tol: float = 1e-8,
         else:
             return None
         a = new
-    r = G @ a - 1 / a
-    return a if bool(torch.isfinite(r).all()) and r.norm() < tol else None
+    return a if bool(torch.isfinite(a).all()) and converged(a) else None
 
 
 @register_weighting("nash-mtl")
