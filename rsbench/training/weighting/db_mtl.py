@@ -20,14 +20,20 @@ from __future__ import annotations
 
 import torch
 
-from rsbench.training.weighting.base import GradientWeighting, register_weighting
+from rsbench.training.weighting.base import (
+    GradientWeighting,
+    all_reduce_mean_,
+    register_weighting,
+    world_size,
+)
 
 
 @register_weighting("db-mtl")
 class DBMTL(GradientWeighting):
-    """Log losses and gradient-norm balancing of averaged gradients. DDP: each task's shared
-    gradient is averaged over processes before it enters the moving average (so the averages
-    and the update are identical on every process); task-specific gradients by DDP's reducer."""
+    """Log losses and gradient-norm balancing of averaged gradients. DDP: the task losses are
+    averaged over processes (the log's derivative 1/L is the global batch's), then each task's
+    shared gradient before it enters the moving average (so the averages and the update are
+    identical on every process); task-specific gradients by DDP's reducer."""
 
     rep_grad_supported = False
 
@@ -40,7 +46,13 @@ class DBMTL(GradientWeighting):
         self.buffer: torch.Tensor | None = None  # (T, D), created at the first step
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
-        logs = {n: torch.log(v.float() + 1e-8) for n, v in losses.items()}
+        # ∇ log(L̄ + 1e-8) = ∇L / (L̄ + 1e-8), with L̄ the loss over the global batch (DDP: the
+        # processes' mean; single process: L itself), so the averaged gradient is the global one
+        names = list(losses)
+        level = torch.stack([losses[n].detach().float() for n in names])
+        if world_size() > 1:
+            all_reduce_mean_(level)
+        logs = {n: losses[n].float() / (level[i] + 1e-8) for i, n in enumerate(names)}
         super().backward(logs, shared_params, scaler, extra)
 
     def combine(self, grads: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
