@@ -250,3 +250,12 @@ def test_a_step_with_one_task_group_touches_only_that_task(name) -> None:
     assert "big" not in w.weights()
     if name == "uncertainty":
         assert w.log_vars.grad[0] == 0  # the absent task's regulariser is not added
+
+
+def test_the_readme_weighting_table_lists_every_registered_weighting() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = text.split("| name | method | options")[1].split("\n\n")[0]
+    listed = {row.split("`")[1] for row in table.splitlines() if row.startswith("| `")}
+    assert listed == set(WEIGHTINGS)

@@ -64,7 +64,7 @@ def test_cli_mtln_on_mini_msc_takes_every_weighting(weighting, msc, tmp_path) ->
     m = json.loads((run / "metrics.json").read_text())
     assert m["complete"]
     row = _history(run)[0]
-    if weighting != "pcgrad":  # the others have per-task weights
+    if weighting != "graddrop":  # the others have per-task weights (or coefficients)
         assert {f"weight_{t}" for t in ("merced", "aid", "nwpu")} <= set(row)
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert "weighting" in state
@@ -87,6 +87,31 @@ def test_cli_psc_shared_specific_mgda_and_the_uncertainty_row(psc, tmp_path) -> 
     assert _cli("psc5", "--model", "uncertainty", "--data", str(psc), "--out", out,
                 "--weighting", "equal", *small) == 0
     assert (tf.run_dir(tmp_path, "psc5", "uncertainty+equal") / "metrics.json").exists()
+
+
+def test_cli_psc5_mtln_with_nash_mtl_trains_and_reports(psc, tmp_path) -> None:
+    assert _cli("psc5", "--model", "mtln", "--data", str(psc), "--out", str(tmp_path),
+                "--weighting", "nash-mtl", "--backbone", "wrn28_4") == 0
+    run = tf.run_dir(tmp_path, "psc5", "mtln+nash-mtl")
+    assert json.loads((run / "metrics.json").read_text())["complete"]
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["weighting"]["alpha"].shape == (2,) and int(state["weighting"]["step"]) == 1
+
+
+def test_cli_rep_grad_runs_where_the_model_has_a_representation_and_refuses_elsewhere(
+        msc, tmp_path, capsys) -> None:
+    assert _cli("mini-msc", "--model", "shared-specific", "--backbone", "wrn28_4", "--data",
+                str(msc), "--out", str(tmp_path), "--weighting", "imtl-h",
+                "--set", "weighting.rep_grad=true") == 0
+    conf = json.loads((tf.run_dir(tmp_path, "mini-msc", "shared-specific+imtl-h")
+                       / "config.json").read_text())
+    assert conf["weighting"] == {"name": "imtl-h", "rep_grad": True}
+    capsys.readouterr()
+    assert _cli("mini-msc", "--model", "mtln", "--data", str(msc), "--out", str(tmp_path / "x"),
+                "--weighting", "mgda", "--set", "weighting.rep_grad=true") != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no single feature map" in err[0], err
+    assert not list((tmp_path / "x").glob("**/metrics.json"))
 
 
 def test_set_weighting_options_and_unknown_options_are_one_line(msc, tmp_path, capsys) -> None:
