@@ -1,22 +1,25 @@
 """``nash-mtl``: Nash-MTL (Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022).
 
-The task weights α > 0 solve ``G α = 1/α`` (element-wise; the Nash bargaining solution), G the
-Gram matrix of the task gradients divided by its Frobenius norm, as the authors' code and
-LibMTL do (which makes α independent of the gradients' scale, the AMP loss scale included).
-The loss ``Σ_t α_t L_t`` is back-propagated, so task-specific parameters get α_t times their
-task's gradient (the authors' code), and the shared parameters' gradient is clipped to norm
-``max_norm`` (unscaled; ``clip_grad_norm_`` on the shared parameters, as the authors).
+The task weights α > 0 solve ``G α = 1/α`` (element-wise; the Nash bargaining solution, the
+paper's eq. 4), G the Gram matrix of the task gradients. The loss ``Σ_t α_t L_t`` is
+back-propagated, so task-specific parameters get α_t times their task's gradient (the authors'
+code), and the shared parameters' gradient is clipped to norm ``max_norm`` (the authors'
+``clip_grad_norm_`` on the shared parameters).
 
-Solver: the authors solve the equation with 20 (``optim_niter``) rounds of a convex-concave
-procedure in cvxpy/ECOS, stopping when ``||Gα − 1/α|| < 1e-3``. The solution is also the unique
-minimiser of the strictly convex ``½ αᵀGα − Σ log α`` over α > 0, which rsbench minimises with
-damped Newton steps in float64 (T variables; Hessian G + diag(1/α²) is positive definite), to
-``max_t |α_t (Gα)_t − 1| < 1e-8`` within 100 steps: the same point, solved more
-tightly, without cvxpy. Warm start: the previous step's α (ones at the first step, as the
-authors). Where no solution exists (a zero or exactly opposed task gradient: the objective is
-unbounded) or the iteration does not converge, the previous α is kept, as the authors' solver
-failure path does. Defaults from the authors and LibMTL: ``update_weights_every`` 1, ``max_norm``
-1.0. The α and the step count are buffers, so a resumed run continues exactly.
+Solver: the authors' code (and LibMTL's copy) divides G by its Frobenius norm n_G for the
+numerics, but its constraint ``α_t n_G (G/n_G · α)_t ≥ 1`` keeps the equation in the raw G, and
+its 20 (``optim_niter``) rounds of a convex-concave procedure in cvxpy/ECOS end at the raw-G
+solution (their stop test on the normalised equation rarely fires); rsbench solves the same
+equation: ``α = α' / √n_G`` with α' the unique minimiser of the strictly convex
+``½ α'ᵀ(G/n_G)α' − Σ log α'`` over α' > 0, found with damped Newton steps in float64 (T
+variables; the Hessian G/n_G + diag(1/α'²) is positive definite) to
+``max_t |α'_t (G/n_G α')_t − 1| < 1e-8`` within 100 steps, without cvxpy. Warm start: the
+previous step's α (ones at the first step, as the authors), rescaled by √n_G. Where no solution
+exists (a zero or exactly opposed task gradient: the objective is unbounded) or the iteration
+does not converge, the previous α is kept, as the authors' solver-failure path does. G is that
+of the unscaled gradients (the AMP loss scale divided out), since α scales as 1/||g||.
+Defaults from the authors and LibMTL: ``update_weights_every`` 1, ``max_norm`` 1.0. The α and
+the step count are buffers, so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class NashMTL(GradientWeighting):
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
+        self._loss_scale = float(scaler.get_scale()) if scaler.is_enabled() else 1.0
         L, mask = self._stack(losses)
         idx = mask.nonzero().flatten().to(self.alpha.device)
         shared = [p for p in shared_params if p.requires_grad]
@@ -94,12 +98,12 @@ class NashMTL(GradientWeighting):
                 grads, _ = autograd_grads(scaled, shared)
                 if world_size() > 1:
                     all_reduce_mean_(grads)
-            G = gram(grads)
+            G = gram(grads) / self._loss_scale ** 2
             norm = G.norm()
             if torch.isfinite(norm) and norm > 0:  # else (AMP overflow) keep α, scaler skips
-                a = nash_weights(G / norm, self.alpha[idx])
+                a = nash_weights(G / norm, self.alpha[idx] * norm.sqrt())
                 if a is not None:
-                    self.alpha[idx] = a.to(self.alpha)
+                    self.alpha[idx] = (a / norm.sqrt()).to(self.alpha)
         elif self._capture is not None:
             self._capture.records = []
         self.step += 1
