@@ -4,8 +4,9 @@ batches, measured in one run; the gradient weightings also in their shared-repre
 
 One step = one batch per task through ``model(x_task, [task])`` (MSC-shaped, as the runner
 does), the weighting's backward, an Adam step. Every configuration starts from the same
-weights; configurations are timed in interleaved rounds and the median per step is reported,
-which keeps a shared machine's load from favouring one of them.
+weights; configurations are timed in interleaved rounds and the median per step is reported.
+On the CPU the clock is the process's CPU time (``time.process_time``, with one torch thread
+by default), which other processes on a shared machine do not inflate; on a GPU, wall time.
 
     python benchmarks/bench_weightings.py                       # CPU: wrn28_4, 64 px, batch 8
     python benchmarks/bench_weightings.py --device cuda --backbone resnet34 --size 224 --batch 32
@@ -73,7 +74,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     p.add_argument("--weightings", nargs="*", help="default: every registered weighting")
     args = p.parse_args()
     if args.threads:
@@ -89,21 +90,23 @@ def main() -> None:
     configs = [Config(n, rep, args, device, init) for n, rep in configs_to_run(args)]
     for c in configs:  # warm-up (and the stateful methods' first step)
         c.step(batches)
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     for _ in range(args.rounds):
         for c in configs:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(args.steps):
                 c.step(batches)
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            c.times.append((time.perf_counter() - start) / args.steps)
+            c.times.append((clock() - start) / args.steps)
     base = statistics.median(configs[0].times)
     param = {c.name: statistics.median(c.times) for c in configs if not c.rep}
     print(f"{args.model} ({args.backbone}), {len(TASKS)} tasks x batch {args.batch} at "
-          f"{args.size} px, {device}, {torch.get_num_threads()} threads, median of "
-          f"{args.rounds} rounds x {args.steps} steps")
+          f"{args.size} px, {device}, {torch.get_num_threads()} threads, "
+          f"{'wall' if device.type == 'cuda' else 'CPU'} time, median of {args.rounds} rounds "
+          f"x {args.steps} steps")
     print(f"{'weighting':<26} {'s/step':>8} {'x equal':>8} {'x param mode':>13}")
     for c in configs:
         t = statistics.median(c.times)

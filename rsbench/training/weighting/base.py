@@ -197,8 +197,8 @@ class GradientWeighting(Weighting):
     def representation_update(self, per: Sequence[torch.Tensor], reps: Sequence[torch.Tensor],
                               losses: torch.Tensor) -> list[torch.Tensor]:
         """Rep mode: each present task's gradient w.r.t. its representation ``reps`` (B, ...)
-        -> what it sends back into it. Default (LibMTL's ``_backward_new_grads``): c_t times it, c from the
-        batch-summed gradients (averaged over processes under DDP)."""
+        -> what it sends back into it. Default (LibMTL's ``_backward_new_grads``): c_t times
+        it, c from the batch-summed gradients (averaged over processes under DDP)."""
         from rsbench.training.weighting.representation import batch_summed
 
         H = batch_summed(per)
