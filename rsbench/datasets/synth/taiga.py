@@ -6,10 +6,12 @@ micrometres, 0 = no data outside an irregular flight-line border) and ``forestda
 Stands are Voronoi polygons shrunk by a road gap and rasterised, so every pixel of a stand shares
 its variables; label pixels within 22 px of image no-data are zeroed as in TAIGA, so 45×45
 windows around labels are safe. Spectra are a vegetation model whose red edge, NIR plateau,
-green peak and brightness depend on the stand's species, fertility, soil, LAI, height, basal
-area and species shares, plus correlated per-pixel illumination and band noise (larger in the
-noisy bands above 930 nm), so models can learn every variable. Deterministic by seed; written
-in row strips, so memory stays bounded for any size.
+green peak, canopy cover (basal area) and skylit shadow (height) depend on the stand's species,
+fertility, soil, LAI, height, basal area and species shares, plus correlated per-pixel
+illumination and band noise (larger in the noisy bands above 930 nm). Every continuous
+variable is a function of those up to a small per-stand scatter, so models can learn each one
+from the image. Deterministic by seed; written in row strips, so memory stays bounded for any
+size.
 """
 
 from __future__ import annotations
@@ -45,20 +47,25 @@ def wavelengths_um(bands: int) -> np.ndarray:
 
 
 def stand_table(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Per-stand variables in physical units, correlated as in boreal forest inventories."""
+    """Per-stand variables in physical units, correlated as in boreal forest inventories.
+
+    Every continuous variable is a function of what :func:`stand_spectra` shows (species,
+    fertility, height, basal area, species shares, LAI) up to a small per-stand scatter that no
+    spectrum can see, so a model can learn each one from the image.
+    """
     species = rng.choice([1, 2, 3], size=n, p=[0.5, 0.33, 0.17])
     fert = rng.choice(np.arange(1, 7), size=n, p=[0.03, 0.15, 0.42, 0.30, 0.07, 0.03])
     soil = np.where(rng.random(n) < 0.15 + 0.1 * (fert >= 5), 2, 1)
     height = np.clip(8 + 3.5 * (4 - fert) + np.select([species == 1, species == 2], [1.0, 2.5],
                                                        -1.0) + rng.normal(0, 3, n) + 8, 3, 32)
-    dbh = np.clip(height * 1.25 + rng.normal(0, 2, n), 4, 45)
+    dbh = np.clip(height * 1.25 + rng.normal(0, 1, n), 4, 45)
     basal = np.clip(8 + 0.6 * height + rng.normal(0, 3, n), 2, 45)
-    stems = basal / (np.pi * (dbh / 200) ** 2) * rng.uniform(0.85, 1.15, n)
+    stems = basal / (np.pi * (dbh / 200) ** 2) * rng.uniform(0.97, 1.03, n)
     alpha = np.ones((n, 3)) + 6 * np.eye(3)[species - 1]
     shares = rng.gamma(alpha)
     shares = shares / shares.sum(1, keepdims=True)
     pct = np.floor(shares * 100)
-    biomass = 0.5 * basal * height * rng.uniform(0.9, 1.1, n)
+    biomass = 0.5 * basal * height * rng.uniform(0.98, 1.02, n)
     lai_base = np.select([species == 1, species == 2], [2.4, 3.6], 3.0)
     lai = np.clip(lai_base * basal / 20 + rng.normal(0, 0.3, n), 0.3, 7)
     clump = np.select([species == 1, species == 2], [0.55, 0.45], 0.85)
@@ -76,20 +83,34 @@ def stand_table(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 
 def stand_spectra(t: dict[str, np.ndarray], wl: np.ndarray) -> np.ndarray:
-    """Reflectance spectra (n, bands) of a stand from its variables (a vegetation model)."""
+    """Reflectance spectra (n, bands) of a stand from its variables (a vegetation model).
+
+    Sunlit canopy: visible level (soil, pine and spruce shares), green peak (birch and spruce
+    shares, fertility), red absorption and NIR plateau (LAI, species and its shares, fertility),
+    red-edge position, NIR slope (birch). Canopy cover rises with basal area; the gaps show
+    understory (brighter red, weaker red edge). Shadow grows with tree height and is lit by
+    blue skylight, so it darkens NIR more than blue.
+    """
     sp, fert, soil = t["main_tree_species_class"], t["fertility_class"], t["soil_class"]
     lai, height, basal = t["leaf_area_index"], t["mean_height"], t["basal_area"]
-    pine, birch = t["percentage_of_pine"] / 100, t["percentage_of_birch"] / 100
+    pine, spruce, birch = (t[f"percentage_of_{s}"][:, None] / 100
+                           for s in ("pine", "spruce", "birch"))
     f = (4 - fert)[:, None]
-    vis = 0.035 + 0.006 * (soil[:, None] == 1) - 0.004 * pine[:, None] * (0.55 - wl) * 10
-    green = (0.025 + 0.015 * (sp == 3)[:, None] + 0.004 * f) * np.exp(-((wl - 0.55) / 0.03) ** 2)
+    vis = 0.035 + 0.006 * (soil[:, None] == 1) - 0.12 * pine * (0.55 - wl) - 0.008 * spruce
+    green = (0.025 + 0.015 * birch - 0.01 * spruce + 0.004 * f) \
+        * np.exp(-((wl - 0.55) / 0.03) ** 2)
     red = -(0.012 + 0.003 * lai[:, None]) * np.exp(-((wl - 0.675) / 0.02) ** 2)
-    nir = (0.16 + 0.045 * lai + 0.09 * (sp == 3) - 0.03 * (sp == 1) + 0.012 * (4 - fert))[:, None]
+    nir = (0.16 + 0.045 * lai + 0.04 * (sp == 3) - 0.015 * (sp == 1) + 0.012 * (4 - fert))[:, None] \
+        + 0.06 * birch - 0.04 * pine
     edge = (0.705 + 0.004 * lai + 0.003 * (4 - fert))[:, None]
-    slope = 0.15 * birch[:, None] * (wl - 0.75)
-    r = vis + green + red + (nir - vis) * (1 / (1 + np.exp(-(wl - edge) / 0.012))) \
+    slope = 0.15 * birch * (wl - 0.75)
+    canopy = vis + green + red + (nir - vis) * (1 / (1 + np.exp(-(wl - edge) / 0.012))) \
         + slope * (wl > 0.72)
-    r = r * (1.05 - 0.012 * (height[:, None] - 15) - 0.004 * (basal[:, None] - 20)).clip(0.5, 1.5)
+    under = 0.04 + 0.25 * (wl - 0.4) + 0.1 / (1 + np.exp(-(wl - 0.72) / 0.02))
+    cover = (1 - np.exp(-basal / 15))[:, None]
+    shade = (0.1 + 0.02 * (height - 3)).clip(0, 0.8)[:, None]
+    sky = 0.3 * (0.45 / wl) ** 4  # skylight: what shadows still reflect, relative to sunlit
+    r = (cover * canopy + (1 - cover) * under) * (1 - shade * (1 - sky))
     r = r * (1 - 0.25 * np.exp(-((wl - 0.94) / 0.015) ** 2))  # water absorption
     empty = sp == 0
     r[empty] = 0.06 + 0.12 * (wl > 0.7)  # clear-cut: soil and low vegetation
@@ -181,7 +202,7 @@ def synth_taiga(out: str | Path, size: tuple[int, int] = (768, 768), bands: int 
                 if len(near) else np.zeros((h, cols), np.int32)
             valid = valid_rows(r0, r1, rows, cols, seed)
             srng = np.random.default_rng([seed, r0])
-            illum = srng.normal(1.0, 0.08, size=(h, cols, 1)).astype(np.float32)
+            illum = srng.normal(1.0, 0.04, size=(h, cols, 1)).astype(np.float32)
             crown = srng.normal(0.0, 0.02, size=(h, cols, 1)).astype(np.float32)
             refl = spectra[cell] * illum + crown * nir_shape
             refl += srng.normal(0, 1, size=refl.shape).astype(np.float32) * noise_scale
