@@ -14,6 +14,7 @@ proportion to their size, an epoch is one pass over every training sample.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,39 +85,136 @@ class ArrayReader:
                     self._columns[name] = self._data.index[cols].to_numpy(np.float32)
         return self._data
 
-    def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
+    def _buffer(self, key: str | None, shape: tuple[int, ...], dtype) -> np.ndarray | None:
+        """The loader worker's shared buffer for batch entry ``key`` when it gave one
+        (``alloc``, see :class:`_BatchDataset`): the batch is read straight into it."""
+        alloc = getattr(self, "alloc", None)
+        return alloc(key, shape, dtype) if alloc is not None and key else None
+
+    def _empty(self, key: str | None, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """Where batch entry ``key`` is read into: the worker's buffer, else new memory."""
+        out = self._buffer(key, shape, dtype)
+        return out if out is not None else np.empty(shape, dtype)
+
+    def _read(self, name: str, rows: np.ndarray, key: str | None = None) -> np.ndarray:
         meta = self.data.manifest["arrays"][name]
         if meta.get("layout", "sample") == "sample":
-            return np.ascontiguousarray(self.data.array(name)[rows])
+            arr = self.data.array(name)
+            out = self._buffer(key, (len(rows), *arr.shape[1:]), arr.dtype)
+            return np.ascontiguousarray(arr[rows]) if out is None \
+                else np.take(arr, rows, axis=0, out=out)
         return np.stack([self.data.sample_array(name, int(r)) for r in rows])
 
     def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         rows = np.sort(np.asarray(rows, dtype=np.int64))  # sorted reads are sequential on disk
         data = self.data
-        img = self._read(self.image_array, rows)
+        img = self._read(self.image_array, rows, key="image")
         if img.ndim == 3:
             img = img[..., None]
         out = {"image": torch.from_numpy(img)}
         for name in self.tasks:
             spec = data.task(name)
             if spec["type"] == "segmentation":
-                out[name] = torch.from_numpy(self._read(spec["target"], rows))
+                out[name] = torch.from_numpy(self._read(spec["target"], rows, key=name))
             else:
                 out[name] = torch.from_numpy(self._columns[name][rows])
         return out
 
 
+SHARED_MIN_BYTES = 1 << 16  # tensors from this size up travel in the reused buffers
+
+
+@dataclass(frozen=True)
+class _InBuffer:
+    """Stands for a tensor a worker wrote into buffer ``slot`` of its own (``key``)."""
+
+    worker: int
+    slot: int
+    key: str
+    shape: tuple[int, ...]
+
+
 class _BatchDataset(torch.utils.data.Dataset):
-    """Maps a whole batch of rows (from the sampler) to a batch, in one call."""
+    """Maps a whole batch of rows (from the sampler) to a batch, in one call.
+
+    With ``buffers`` (see :class:`_BufferedLoader`), a worker writes each large tensor of a
+    batch into the next of its shared-memory buffers and sends only an :class:`_InBuffer`.
+    """
 
     def __init__(self, reader):
         self.reader = reader
+        self.buffers: list[list[dict[str, torch.Tensor]]] | None = None  # [worker][slot][key]
+        self._count = 0  # batches this worker has produced
 
     def __len__(self) -> int:  # pragma: no cover - unused with a batch sampler
         return 0
 
     def __getitem__(self, rows):
-        return self.reader(rows)
+        info = torch.utils.data.get_worker_info()
+        if self.buffers is None or info is None:
+            return self.reader(rows)
+        mine = self.buffers[info.id]
+        slot = self._count % len(mine)
+        self._count += 1
+
+        def alloc(key: str, shape: tuple[int, ...], dtype) -> np.ndarray | None:
+            buf = mine[slot].get(key)
+            n = math.prod(shape)
+            if buf is None or n > buf.numel() or buf.numpy().dtype != np.dtype(dtype):
+                return None
+            return buf[:n].numpy().reshape(shape)
+
+        self.reader.alloc = alloc  # readers that know it read straight into the buffers
+        try:
+            batch = self.reader(rows)
+        finally:
+            self.reader.alloc = None
+        for key, t in batch.items():
+            buf = mine[slot].get(key)
+            if not isinstance(t, torch.Tensor) or buf is None or buf.dtype != t.dtype \
+                    or t.numel() > buf.numel():
+                continue
+            if not (t.is_contiguous() and t.data_ptr() == buf.data_ptr()):
+                buf[:t.numel()].view(t.shape).copy_(t)  # a reader that made its own copy
+            batch[key] = _InBuffer(info.id, slot, key, tuple(t.shape))
+        return batch
+
+
+class _BufferedLoader(torch.utils.data.DataLoader):
+    """A DataLoader whose workers ship large tensors in shared-memory buffers made once and
+    reused in turn, instead of a fresh shared-memory segment per batch, which costs page
+    faults in the worker and in this process (the loader's main cost, see
+    benchmarks/bench_loader.py). A batch's tensors are views of the buffers: valid while the
+    caller reads the next batch, overwritten a few batches later (see :func:`make_loader`).
+    """
+
+    def __init__(self, dataset: _BatchDataset, *, slots: int, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.slots = slots
+
+    def _make_buffers(self) -> None:
+        ds = self.dataset
+        rows = next(iter(self.sampler), None)
+        if rows is None:
+            return
+        first = ds.reader(rows)  # the largest batch: later ones are as large or smaller
+        big = {k: t for k, t in first.items()
+               if isinstance(t, torch.Tensor) and t.nbytes >= SHARED_MIN_BYTES}
+        ds.buffers = [[{k: torch.empty(t.numel(), dtype=t.dtype).share_memory_()
+                        for k, t in big.items()} for _ in range(self.slots)]
+                      for _ in range(self.num_workers)]
+
+    def __iter__(self):
+        ds = self.dataset
+        if ds.buffers is None and self._iterator is None:  # before the workers start
+            self._make_buffers()
+        for batch in super().__iter__():
+            for key, v in batch.items():
+                if isinstance(v, _InBuffer):
+                    t = ds.buffers[v.worker][v.slot][key]
+                    t = t[:math.prod(v.shape)].view(v.shape)
+                    batch[key] = t.pin_memory() if self.pin_memory else t
+            yield batch
 
 
 class EpochBatches(torch.utils.data.Sampler):
@@ -208,13 +306,26 @@ def make_reader(cfg: Mapping[str, Any], path: str | os.PathLike, tasks: Sequence
 
 
 def make_loader(reader, sampler: EpochBatches, *, workers: int = 0, pin_memory: bool = False,
-                prefetch: int = 4) -> torch.utils.data.DataLoader:
-    """A DataLoader yielding whole batches from ``reader``, pinned, with persistent workers."""
+                prefetch: int = 4, reuse_buffers: bool = False) -> torch.utils.data.DataLoader:
+    """A DataLoader yielding whole batches from ``reader``, pinned, with persistent workers.
+
+    ``reuse_buffers`` (with workers): large tensors travel in ``prefetch + 2`` shared buffers
+    per worker used in turn (:class:`_BufferedLoader`), several times faster for image
+    batches. The DataLoader keeps at most ``prefetch`` batches per worker in flight and hands
+    them out in order, so a batch stays intact while the caller reads the next one from the
+    same loader; the caller must not keep a batch (or a CPU view of it) longer. The training
+    loop complies: each step converts (on a GPU: copies) its batches.
+    """
     kwargs: dict[str, Any] = {}
     if workers > 0:
         kwargs.update(persistent_workers=True, prefetch_factor=prefetch,
                       multiprocessing_context="fork" if hasattr(os, "fork") else None)
-    return torch.utils.data.DataLoader(_BatchDataset(reader), sampler=sampler, batch_size=None,
+    ds = _BatchDataset(reader)
+    if workers > 0 and reuse_buffers:
+        # pinned on the way out (the buffers themselves are not pinned)
+        return _BufferedLoader(ds, slots=prefetch + 2, sampler=sampler, batch_size=None,
+                               num_workers=workers, pin_memory=pin_memory, **kwargs)
+    return torch.utils.data.DataLoader(ds, sampler=sampler, batch_size=None,
                                        num_workers=workers, pin_memory=pin_memory, **kwargs)
 
 

@@ -369,7 +369,9 @@ class Run:
                              drop_last=True, rank=self.dist.rank, world=self.dist.world)
             reader = make_reader(self.cfg, self.req.data, g.tasks)
             samplers.append(s)
-            loaders.append(make_loader(reader, s, workers=self.req.workers, pin_memory=pin))
+            # each step converts its batches at once: the workers may reuse their buffers
+            loaders.append(make_loader(reader, s, workers=self.req.workers, pin_memory=pin,
+                                       reuse_buffers=True))
         return samplers, loaders
 
     def _final_metrics(self, results, params, history, epochs) -> dict:

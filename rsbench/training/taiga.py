@@ -53,15 +53,15 @@ class TaigaReader(ArrayReader):
             self._stats = (torch.from_numpy(lo), torch.from_numpy(rng))
         return self._stats
 
-    def _read(self, name: str, rows: np.ndarray) -> np.ndarray:
+    def _read(self, name: str, rows: np.ndarray, key: str | None = None) -> np.ndarray:
         meta = self.data.manifest["arrays"][name]
         if meta.get("layout", "sample") == "sample":
-            return np.ascontiguousarray(self.data.array(name)[rows])
+            return super()._read(name, rows, key)
         arr = self.data.array(name)
         cols = [self.data.index[c].to_numpy() for c in meta["window_columns"]]
         r, c, h, w = (col[rows] for col in cols)
         if (h == h[0]).all() and (w == w[0]).all():
-            out = np.empty((len(rows), int(h[0]), int(w[0]), *arr.shape[2:]), arr.dtype)
+            out = self._empty(key, (len(rows), int(h[0]), int(w[0]), *arr.shape[2:]), arr.dtype)
             for i in range(len(rows)):
                 out[i] = arr[r[i]:r[i] + h[0], c[i]:c[i] + w[0]]
             return out
