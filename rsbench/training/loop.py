@@ -80,7 +80,6 @@ class Loop:
     on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
     shared: Sequence[nn.Parameter] = ()
     on_step: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None  # e.g. TensorBoard
-    on_step: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None  # e.g. TensorBoard
 
 
 def auxiliary_loss(model: nn.Module, targets: Mapping[str, torch.Tensor]
@@ -152,7 +151,9 @@ def train(loop: Loop, state: TrainState) -> None:
         keep_frozen_bn_eval(state.model)
         # sums: summed task losses, each task's loss, auxiliary loss
         sums = torch.zeros(len(loop.tasks) + 2, dtype=torch.float64, device=loop.device)
-        counts = torch.zeros_like(sums)  # steps each entry of sums was added over
+        # steps each entry of sums was added over: known on the host, kept there (a tensor made
+        # on the GPU each step would wait for the GPU every step)
+        counts = torch.zeros(len(loop.tasks) + 2, dtype=torch.float64)
         samples, t0 = 0, time.perf_counter()
         steps = epoch_batches(loop.loaders, plan)
         if loop.dist.main:
@@ -178,10 +179,11 @@ def train(loop: Loop, state: TrainState) -> None:
                                    else zero for t in loop.tasks]
                                 + [extra.detach().double() if extra is not None else zero])
             counts += torch.tensor([1.0] + [float(t in task_losses) for t in loop.tasks] + [1.0],
-                                   dtype=torch.float64, device=loop.device)
+                                   dtype=torch.float64)
         if loop.device.type == "cuda":
             torch.cuda.synchronize(loop.device)
-        row = epoch_record(loop, epoch, sums, counts, samples, time.perf_counter() - t0)
+        row = epoch_record(loop, epoch, sums, counts.to(loop.device), samples,
+                           time.perf_counter() - t0)
         row["lr"] = state.optimizer.param_groups[0]["lr"]
         # the weights used this epoch (mean over its steps), then the per-epoch update (DWA)
         row.update({f"weight_{t}": w for t, w in state.weighting.weights().items()})
