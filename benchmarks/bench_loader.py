@@ -72,10 +72,11 @@ def _cli(*args: str) -> None:
         raise SystemExit(f"rsbench {' '.join(args)} failed ({code})")
 
 
-def runner_loaders(shape: str, data: Path, workers: int, out: Path, device: str = "cpu"):
+def runner_loaders(shape: str, data: Path, workers: int, out: Path, device: str = "cpu",
+                   overrides: dict | None = None):
     """The training samplers and loaders of ``rsbench run`` for this dataset (and the Run)."""
-    bench, model, overrides = SHAPES[shape]
-    cfg = load_benchmark(bench, overrides)
+    bench, model, settings = SHAPES[shape]
+    cfg = load_benchmark(bench, {**settings, **(overrides or {})})
     run = Run(cfg, RunRequest(model=model, data=str(data), out=str(out), device=device,
                               workers=workers))
     samplers, loaders = run._train_loaders()
@@ -83,8 +84,13 @@ def runner_loaders(shape: str, data: Path, workers: int, out: Path, device: str 
 
 
 def _plan(run: Run, samplers, epoch: int, steps: int):
-    return plan_epoch(samplers, run.cfg.get("batching") or "per-task", seed=0, epoch=epoch,
-                      max_steps=steps)
+    """The runner's per-task plan of ``epoch``, ``steps`` long: the small synthetic sets are
+    cycled (fresh shuffle per pass, as the runner cycles smaller tasks) so that each timed
+    epoch has many steps, as a real one has (MSC: 787)."""
+    plan_epoch(samplers, "per-task", seed=0, epoch=epoch)
+    for s in samplers:
+        s.set_epoch(epoch, steps)
+    return [tuple(range(len(samplers)))] * steps
 
 
 def floor_rate(run: Run, samplers, steps: int, epochs: int) -> float:
@@ -143,15 +149,23 @@ def _windows(arr: np.ndarray, win: np.ndarray) -> np.ndarray:
     return out
 
 
-def loader_rate(run: Run, samplers, loaders, steps: int, epochs: int) -> float:
+def loader_rate(run: Run, samplers, loaders, steps: int, epochs: int, prep=None) -> float:
     """Images/s the runner's loaders deliver (the first epoch, which starts the workers, and
-    warms the page cache, is not timed)."""
+    warms the page cache, is not timed); with ``prep``, each batch also goes through the
+    runner's on-device preparation (``gpu_check.py``)."""
+    import torch
+
     n, secs = 0, 0.0
     for epoch in range(epochs + 1):
         plan = _plan(run, samplers, epoch, steps)
         t0, k = time.perf_counter(), 0
         for _, batches in epoch_batches(loaders, plan):
             k += sum(int(b["image"].shape[0]) for b in batches)
+            if prep is not None:
+                for b in batches:
+                    prep(b, train=True)
+        if run.device.type == "cuda":
+            torch.cuda.synchronize(run.device)
         if epoch:
             n, secs = n + k, secs + time.perf_counter() - t0
     return n / secs
@@ -204,7 +218,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--datasets", nargs="+", choices=list(SHAPES), default=list(SHAPES))
-    ap.add_argument("--steps", type=int, default=12, help="Steps per timed epoch.")
+    ap.add_argument("--steps", type=int, default=40, help="Steps per timed epoch.")
     ap.add_argument("--epochs", type=int, default=2, help="Timed epochs (after one warm-up).")
     ap.add_argument("--repeat", type=int, default=3, help="Interleaved repeats; best is kept.")
     ap.add_argument("--per-class", type=int, default=12, help="mini-MSC images per class.")
