@@ -59,7 +59,8 @@ def resume_section(device: torch.device, tiny: bool, deadline: float, log) -> di
                 "--backbone", "wrn28_4", *(["--max-train-batches", "1"] if tiny else [])]
         base = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc-per-node", "1", str(entry), *args]
-        env = {**os.environ, "RSBENCH_QUIET": "1", "OMP_NUM_THREADS": "1",
+        # the same CPU threads as this process: float sums in another order differ in the end
+        env = {**os.environ, "RSBENCH_QUIET": "1", "OMP_NUM_THREADS": str(torch.get_num_threads()),
                "PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(),
                                                          os.environ.get("PYTHONPATH")] if p)}
         res: dict = {"backend": "nccl" if device.type == "cuda" else "gloo"}
