@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from rsbench.cli.main import main as rsbench_main
-from rsbench.datasets.format import open_dataset
+from rsbench.datasets.format.reader import open_dataset
 from rsbench.training.config import load_benchmark
 from rsbench.training.data import plan_epoch
 from rsbench.training.loop import epoch_batches

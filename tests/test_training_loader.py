@@ -9,8 +9,8 @@ import pytest
 import torch
 import training_fixtures as tf
 
-from rsbench.datasets.build_taiga import build_taiga
-from rsbench.datasets.synth_taiga import synth_taiga
+from rsbench.datasets.builders.taiga import build_taiga
+from rsbench.datasets.synth.taiga import synth_taiga
 from rsbench.training import data as data_mod
 from rsbench.training.config import load_benchmark
 from rsbench.training.data import EpochBatches, make_loader, make_reader, plan_epoch
@@ -31,7 +31,7 @@ def _check(path, benchmark: str, tasks_of_groups, batch: int, monkeypatch) -> in
     """Compare every batch of 3 epochs (workers 2, reused buffers) with the reader's own."""
     monkeypatch.setattr(data_mod, "SHARED_MIN_BYTES", 1)  # tiny test images use the buffers
     cfg = load_benchmark(benchmark)
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
 
     ds = open_dataset(path)
     samplers, loaders, readers = [], [], []
@@ -82,7 +82,7 @@ def test_taiga_windows_from_reused_buffers_equal_the_readers(tmp_path, monkeypat
     synth_taiga(tmp_path / "src", size=(96, 96), bands=8, stands=40, seed=3)
     build_taiga(tmp_path / "src", tmp_path / "data", patch=7, stride=3, bands="0:8",
                 test_fraction=0.3, val_fraction=0.05)
-    from rsbench.datasets.format import open_dataset
+    from rsbench.datasets.format.reader import open_dataset
 
     tasks = list(open_dataset(tmp_path / "data").tasks)
     assert _check(tmp_path / "data", benchmark, [tasks], 8, monkeypatch) > 3
