@@ -156,8 +156,9 @@ def _losses(cfg: dict, tasks: list[TaskInfo], hsi: bool) -> dict[str, Callable]:
 
 
 def train_step(model, groups, batches, prep, losses, device, amp, weighting_name="equal",
-               seed: int = 0) -> dict[str, float]:
-    """One step of the training loop (same pieces, same order); the task losses before it."""
+               seed: int = 0, scaler=None) -> dict[str, float]:
+    """One step of the training loop (same pieces, same order); the task losses before it.
+    With an active (fp16) ``scaler``, an overflowing step is skipped, as in training."""
     names = [t for g in groups for t in g]
     types = {t: model.tasks[t].type for t in names} if hasattr(model, "tasks") else {}
     weighting = build_weighting(weighting_name, names, types).to(device)
@@ -166,7 +167,7 @@ def train_step(model, groups, batches, prep, losses, device, amp, weighting_name
     step = GroupForward(model, [TaskGroup(str(i), list(g)) for i, g in enumerate(groups)])
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad]
                            + list(weighting.parameters()), lr=1e-4)
-    scaler = make_scaler(device, amp)
+    scaler = scaler if scaler is not None else make_scaler(device, amp)
     set_epoch = getattr(model, "set_epoch", None)
     if callable(set_epoch):
         set_epoch(0)
@@ -180,8 +181,9 @@ def train_step(model, groups, batches, prep, losses, device, amp, weighting_name
     extra = auxiliary_loss(model, targets)
     opt.zero_grad(set_to_none=True)
     backward_step(weighting, shared, task_losses, scaler, extra)
-    bad = [n for n, p in model.named_parameters() if p.grad is not None
-           and not torch.isfinite(p.grad).all()]
+    bad = [] if scaler.is_enabled() else [  # scaled fp16 gradients may overflow: skipped
+        n for n, p in model.named_parameters() if p.grad is not None
+        and not torch.isfinite(p.grad).all()]
     scaler.step(opt)
     scaler.update()
     if bad:
@@ -320,10 +322,19 @@ def weightings_section(device: torch.device, shape: Shape, deadline: float, log)
                 prep = make_prep(cfg, device, types, channels_last=True)
                 before = [p.detach().clone() for p in m.parameters()]
                 steps = 2 if label == "bf16" and not shape.tiny else 1
+                scaler = make_scaler(device, dtype)
                 for s in range(steps):
                     lt = train_step(m, groups, batches, prep, losses, device, dtype,
-                                    weighting_name=name, seed=s)
+                                    weighting_name=name, seed=s, scaler=scaler)
                 moved = sum(not torch.equal(a, p) for a, p in zip(before, m.parameters()))
+                for s in range(4 if label == "fp16" and not moved else 0):  # overflow: skipped
+                    lt = train_step(m, groups, batches, prep, losses, device, dtype,
+                                    weighting_name=name, seed=s, scaler=scaler)
+                    moved = sum(not torch.equal(a, p) for a, p in zip(before, m.parameters()))
+                    if moved:
+                        break
+                if scaler.is_enabled():
+                    r[f"{label}_loss_scale"] = float(scaler.get_scale())
                 if not moved:
                     raise AssertionError("no parameter changed")
                 r[f"{label}_loss"] = round(sum(lt.values()), 4)

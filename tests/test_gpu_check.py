@@ -21,7 +21,7 @@ def test_tiny_gpu_check_on_cpu(tmp_path):
            "RSBENCH_QUIET": "1"}
     p = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "gpu_check.py"), "--tiny",
                         "--device", "cpu", "--out", str(tmp_path)], env=env, cwd=PROJECT,
-                       capture_output=True, text=True, timeout=900)
+                       capture_output=True, text=True, timeout=1500)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     s = res["sections"]
@@ -54,7 +54,10 @@ def test_tiny_gpu_check_on_cpu(tmp_path):
     ts = s["throughput"]
     assert ts["fp32_images_per_s"] > 0 and ts["amp_channels_last_images_per_s"] > 0
     assert ts["amp_vs_fp32"] > 0
-    assert all(s["pipeline"][f"workers_{w}_images_per_s"] > 0 for w in (0, 1, 2))
+    pipe = s["pipeline"]  # the first worker count always runs; the others within the budget
+    assert pipe["workers_0_images_per_s"] > 0
+    assert all(pipe.get(f"workers_{w}_images_per_s", 0) > 0 or "budget" in pipe[f"workers_{w}"]
+               for w in (1, 2))
 
     md = (tmp_path / "gpu_check.md").read_text()
     for heading in ("## GPU acceptance check", "### Models", "### Weightings",
