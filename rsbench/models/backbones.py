@@ -10,6 +10,7 @@ written out (Zagoruyko & Komodakis; strides 2-2-2 as the MTAN reference implemen
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,6 +243,7 @@ class WRN28x4(Backbone):
 
     def __init__(self, in_channels: int = 3, depth: int = 28, widen: int = 4):
         super().__init__()
+        self.name = f"wrn{depth}_{widen}"
         units = (depth - 4) // 6
         self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=True)
         groups, cin = [], 16
@@ -272,11 +274,17 @@ _CLASSES = {"resnet34": ResNet34, "vgg16": VGG16, "wrn28_4": WRN28x4}
 def build_backbone(name: str = "resnet34", in_channels: int = 3,
                    weights: str | None = None) -> Backbone:
     """A backbone by name, optionally initialised from ImageNet (local file or 'imagenet')."""
-    if name not in _CLASSES:
-        raise UsageError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    wide = re.fullmatch(r"wrn(\d+)_(\d+)", name)
+    small = wide and (int(wide[1]) - 4) % 6 == 0 and int(wide[1]) >= 10 and int(wide[2]) >= 1
+    if name not in _CLASSES and not small:
+        raise UsageError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)} "
+                         "(or wrnD_W: a Wide ResNet of depth D = 6n + 4 and widen factor W)")
     if in_channels < 1:
         raise UsageError(f"in_channels must be at least 1, got {in_channels}")
-    net = _CLASSES[name](in_channels=in_channels)
+    if name in _CLASSES:
+        net = _CLASSES[name](in_channels=in_channels)
+    else:  # another Wide ResNet, e.g. wrn10_1 (one unit per group) for quick tests
+        net = WRN28x4(in_channels=in_channels, depth=int(wide[1]), widen=int(wide[2]))
     if weights:
         net.load_imagenet(str(weights), in_channels)
     return net
