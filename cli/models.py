@@ -51,7 +51,9 @@ def list_models() -> None:
               default="markdown", show_default=True, help="Table format.")
 def params(benchmark: str, fmt: str) -> None:
     """Print the MTLN paper's Table II for our MTLN, then every method's total parameters,
-    each next to the paper's figure (models are built on the meta device: no memory, no data).
+    each next to the paper's figure, then those of every other registered model over the
+    benchmark's backbone (MTAN, MMoE, CGC, PLE, DSelect-k, LTB: no paper figure). Models are
+    built on the meta device: no memory, no data.
     With --benchmark taiga: every HSI model's parameters and GFLOPs of one 45×45×110 window
     next to the HSI paper's Table VII, with a note per row.
 

@@ -71,16 +71,34 @@ SCENE_ONLY_MODELS = ("den",)
 
 
 def table_models(bench: str) -> tuple[str, ...]:
-    """The methods whose totals ``rsbench models params --benchmark bench`` lists."""
-    if bench.startswith("psc"):
-        return SCENE_MODELS
-    return SCENE_MODELS[:3] + SCENE_ONLY_MODELS + SCENE_MODELS[3:]
+    """The methods whose totals ``rsbench models params --benchmark bench`` lists: the paper's,
+    then every other registered model over these backbones (e.g. LibMTL's architectures)."""
+    paper = (SCENE_MODELS if bench.startswith("psc")
+             else SCENE_MODELS[:3] + SCENE_ONLY_MODELS + SCENE_MODELS[3:])
+    return paper + other_models(paper + SCENE_ONLY_MODELS)
+
+
+def other_models(listed: tuple[str, ...]) -> tuple[str, ...]:
+    """Registered models outside ``listed`` built over the MTLN paper's backbones (a factory
+    whose ``backbone`` option defaults to ResNet-34), in name order."""
+    import inspect
+
+    from rsbench.models import model_factories
+
+    found = []
+    for name, factory in sorted(model_factories().items()):
+        option = inspect.signature(factory).parameters.get("backbone")
+        if name not in listed and option is not None and option.default == "resnet34":
+            found.append(name)
+    return tuple(found)
 
 COMPONENTS = {
     "shared": "Shared branch", "networks": "Per-task networks",
     "scene_classifier": "Scene classifier", "pixel_classifier": "Pixel classifier",
     "attention_per_task": "Attention modules / task", "extractors": "Extractors",
-    "cross_stitch": "Cross-stitch units", "selectors": "Selector networks", "loss_weights": "Loss weights", "total": "Total",
+    "cross_stitch": "Cross-stitch units", "selectors": "Selector networks",
+    "experts": "Shared experts", "task_experts": "Task experts", "gates": "Gates",
+    "branching": "Branching logits", "loss_weights": "Loss weights", "total": "Total",
 }
 
 
