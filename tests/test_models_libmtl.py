@@ -69,10 +69,13 @@ def test_the_paper_backbones_give_the_heads_their_shapes(name, backbone) -> None
 
 
 def test_taiga_per_pixel_protocol_is_refused_in_one_line() -> None:
+    from rsbench.training.config import load_benchmark
+
     hsi = [TaskInfo("fertility_class", "classification", 3), TaskInfo("height", "regression", 1)]
+    options = load_benchmark("taiga", {})["model_options"]  # what `rsbench run taiga` passes
     for name in MODELS:
         with pytest.raises(UsageError) as err:
-            build_model(name, hsi, in_channels=8, per_pixel=True)
+            build_model(name, hsi, in_channels=110, **options)
         msg = str(err.value)
         assert "\n" not in msg and name in msg and "msc, mini-msc, psc5 or psc15" in msg
 

@@ -73,7 +73,9 @@ class LTB(MultiTaskModel):
         self.epoch.fill_(int(epoch))
 
     def warming_up(self) -> bool:
-        return int(self.epoch) < self.schedule_epochs / 100
+        """Whether every child reads all parents (also on the meta device: a shape-only pass
+        costs what a branching one does)."""
+        return self.alpha.is_meta or int(self.epoch) < self.schedule_epochs / 100
 
     def temperature(self) -> float:
         return self.schedule_epochs / 20 / math.sqrt(int(self.epoch) + 1)
@@ -120,13 +122,14 @@ class LTB(MultiTaskModel):
                 outs.append(nxt)
             fs.append(level_f)
             idxs.append(level_idx)
-        parents = weights.detach().argmax(-1)  # warm-up: ties to node 0 (paths unused then)
+        warm = self.warming_up()
+        parents = weights.detach().argmax(-1)
         out = {}
         for t in tasks:
             c = names.index(t)
-            path = [c]
+            path = [c]  # warm-up: no single path; the task's own copies' pooling indices
             for j in range(weights.shape[0], 0, -1):
-                path.insert(0, c if self.warming_up() else int(parents[j - 1, path[0]]))
+                path.insert(0, c if warm else int(parents[j - 1, path[0]]))
             feats = Features(z=[], f=[fs[j][n] for j, n in enumerate(path)], final=outs[c],
                              indices=[idxs[j][n] for j, n in enumerate(path)])
             out[t] = self.heads[t](outs[c], feats, x.shape[-2:])
