@@ -91,9 +91,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--flops", action="store_true", help="count forward FLOPs instead")
+    parser.add_argument("--models", nargs="+", default=None, help="only these (default: all)")
     args = parser.parse_args()
     names = [n for n in SCENE_MODELS + other_models(SCENE_MODELS + SCENE_ONLY_MODELS)
-             if n != "fine-tune"]
+             if n != "fine-tune" and (args.models is None or n in args.models)]
     if args.flops:
         args.size = args.size or 224
         base = step_gflops("shared-specific", args)
