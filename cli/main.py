@@ -29,6 +29,7 @@ COMMANDS = {
     "run": "rsbench.cli.run:run",
     "report": "rsbench.cli.report:report",
     "reproduce": "rsbench.cli.reproduce:reproduce",
+    "status": "rsbench.cli.status:status",
     "taiga-map": "rsbench.cli.taiga_map:taiga_map",
     "export": "rsbench.cli.export:export",
 }

@@ -18,6 +18,7 @@ from rsbench.diskspace import size_text
 
 # commands whose work continues with --resume after an interruption or a full disk
 RESUMABLE = ("build-psc", "build-msc", "build-transfer", "build-taiga", "run")
+REPEATABLE = ("reproduce",)  # the same command again continues (its runs resume by themselves)
 # what temporary files rsbench writes are called (finished files are renamed from them)
 TMP_PATTERNS = ("*.tmp", "*.tmp.*")
 
@@ -43,10 +44,10 @@ def command_of(args: Sequence[str]) -> str | None:
 
 def resume_command(args: Sequence[str]) -> str | None:
     """The command line that continues an interrupted build or run, or None for other commands."""
-    if command_of(args) not in RESUMABLE:
+    if command_of(args) not in (*RESUMABLE, *REPEATABLE):
         return None
     rest = [a for a in args if a != "--debug"]
-    if "--resume" not in rest:
+    if "--resume" not in rest and command_of(args) in RESUMABLE:
         rest.append("--resume")
     return shlex.join(["rsbench", *rest])
 

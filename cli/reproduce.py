@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import click
 
+from rsbench.cli.launch_options import carry_out, launch_options
 from rsbench.cli.report import table_options
 from rsbench.cli.run import SeedsOption, _parse_seeds
 from rsbench.reports.tables import TABLES
@@ -41,24 +45,6 @@ def _run_options(epochs, batch_size, input_size, lr, device, amp, workers, max_t
     return args, changed
 
 
-def _execute(cmd: list[str]) -> str | None:
-    """Run `rsbench run` in this process (one import of torch for the whole table); None when
-    it finished, else its one-line error. Any failure is reported, never raised, so that the
-    table's other runs still go ahead."""
-    from rsbench.cli.run import run
-    from rsbench.errors import RsbenchError
-
-    try:
-        run.main(args=cmd[1:], prog_name="rsbench run", standalone_mode=False)
-    except click.ClickException as exc:
-        return " ".join(exc.format_message().split())
-    except RsbenchError as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - one failed run must not stop the table
-        return f"unexpected {type(exc).__name__}: {exc}"
-    return None
-
-
 @click.command(context_settings={"show_default": True})
 @click.argument("table_name", metavar="TABLE", type=click.Choice(list(TABLES)))
 @click.option("--data", "data", multiple=True, required=True, metavar="DIR|BENCHMARK=DIR",
@@ -85,11 +71,14 @@ def _execute(cmd: list[str]) -> str | None:
 @click.option("--max-train-batches", type=click.IntRange(min=1), default=None)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a benchmark setting in every run (as `rsbench run --set`).")
+@click.option("--status", is_flag=True, help="Say what each of the table's runs is doing "
+              "(done, running, queued, failed, not started, skipped), one line each, and stop.")
+@launch_options
 @table_options(out_flag="--table-out", paper=False)
 def reproduce(table_name: str, data: tuple[str, ...], seeds: list[int], runs_dir: str,
               dry_run: bool, weights: str | None, epochs, batch_size, input_size, lr, device,
-              amp, workers, max_train_batches, settings, fmt: str, out: str | None,
-              ci: bool, plot: str | None) -> None:
+              amp, workers, max_train_batches, settings, status: bool, launch, fmt: str,
+              out: str | None, ci: bool, plot: str | None) -> None:
     """Run every method of one paper TABLE that has no finished run at the same settings
     (`rsbench run ... --resume`: finished runs are kept, unfinished ones continue), then print
     the table with the paper's figures (--format, --table-out, --ci, --plot as `rsbench
@@ -108,10 +97,11 @@ def reproduce(table_name: str, data: tuple[str, ...], seeds: list[int], runs_dir
       rsbench reproduce mini-msc --data mini-msc --epochs 1 --input-size 0 --format latex \\
           --table-out table3b.tex
     """
-    import shlex
-
+    from rsbench.cli.run import run_folders
     from rsbench.errors import RsbenchError
-    from rsbench.reports.reproduce import find_source_run, plan_steps
+    from rsbench.launch.jobs import expand
+    from rsbench.launch.status import launch_status, print_status
+    from rsbench.reports.reproduce import plan_steps
     from rsbench.reports.tables import get_table
 
     from .report import write_report
@@ -119,43 +109,45 @@ def reproduce(table_name: str, data: tuple[str, ...], seeds: list[int], runs_dir
     run_args, changed = _run_options(epochs, batch_size, input_size, lr, device, amp, workers,
                                      max_train_batches, settings)
     steps = plan_steps(get_table(table_name).runs, seeds, data, run_args, weights)
-    done, failed, skipped = 0, [], [s for s in steps if s.skip]
+    jobs = expand(steps, runs_dir, changed)
+    if status:
+        print_status(launch_status(jobs, runs_dir, run_folders))
+        return
+    if dry_run:
+        _print_dry_run(steps, runs_dir)
+        return
+    launch.extra["workers"] = workers
+    outcome, submitted = carry_out(jobs, runs_dir, launch, f"rsbench-{table_name}")
+    if submitted is not None:
+        for job, job_id in submitted:
+            click.echo(f"submitted {job.label}: job {job_id}")
+        again = f"rsbench reproduce {table_name} --out {shlex.quote(runs_dir)} " + " ".join(
+            f"--data {shlex.quote(d)}" for d in data)
+        click.echo(f"{len(submitted)} job(s) submitted; follow them with: {again} --status "
+                   f"(same options); when they are done, {again} or rsbench report "
+                   f"{shlex.quote(runs_dir)} --table {table_name} prints the table", err=True)
+        return
+    click.echo(f"reproduce {table_name}: {len(outcome.done)} run(s) finished, "
+               f"{len(outcome.skipped)} skipped, {len(outcome.failed)} failed", err=True)
+    for label, why in outcome.skipped:
+        click.echo(f"  skipped {label}: {why}", err=True)
+    for label, why in outcome.failed:
+        click.echo(f"  failed {label}: {why}", err=True)
+    if not outcome.done and not Path(runs_dir).is_dir():
+        raise RsbenchError(f"no run of table {table_name} could be carried out (listed above); "
+                           "nothing to report")
+    write_report(runs_dir, table_name, fmt, out, True, ci, plot)
+    if outcome.failed:
+        raise RsbenchError(f"{len(outcome.failed)} run(s) of table {table_name} failed (listed "
+                           "above); the table shows the others")
+
+
+def _print_dry_run(steps, runs_dir: str) -> None:
+    """The run commands a reproduce would carry out, and the skipped runs with their reason."""
     for step in steps:
         what = f"{step.plan.benchmark} {step.plan.method}"
         if step.skip:
             click.echo(f"# skipped {what}: {step.skip}")
             continue
-        per_seed = list(step.seeds) if step.plan.source else [None]
-        for seed in per_seed:
-            source = None
-            if step.plan.source and not dry_run:
-                found = find_source_run(runs_dir, *step.plan.source, seed, changed)
-                if found is None:
-                    failed.append(f"{what} seed {seed}: no finished "
-                                  f"{' '.join(step.plan.source)} run of seed {seed} to start from")
-                    click.echo(f"# skipped {what} seed {seed}: its source run did not finish")
-                    continue
-                source = str(found)
-            cmd = step.command(runs_dir, seed, source)
-            click.echo(f"{'' if dry_run else '$ '}rsbench {shlex.join(cmd)}")
-            if dry_run:
-                continue
-            error = _execute(cmd)
-            if error is None:
-                done += 1
-            else:
-                click.echo(f"rsbench: error: {error}", err=True)
-                failed.append(f"{what}" + (f" seed {seed}" if seed is not None else "")
-                              + f": {error}")
-    if dry_run:
-        return
-    click.echo(f"reproduce {table_name}: {done} run command(s) finished, {len(skipped)} "
-               f"skipped, {len(failed)} failed", err=True)
-    for s in skipped:
-        click.echo(f"  skipped {s.plan.benchmark} {s.plan.method}: {s.skip}", err=True)
-    for f in failed:
-        click.echo(f"  failed {f}", err=True)
-    write_report(runs_dir, table_name, fmt, out, True, ci, plot)
-    if failed:
-        raise RsbenchError(f"{len(failed)} run(s) of table {table_name} failed (listed above); "
-                           "the table shows the others")
+        for seed in list(step.seeds) if step.plan.source else [None]:
+            click.echo(f"rsbench {shlex.join(step.command(runs_dir, seed))}")

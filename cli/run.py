@@ -6,6 +6,8 @@ import os
 
 import click
 
+from rsbench.cli.launch_options import FIELDS as LAUNCH_FIELDS
+from rsbench.cli.launch_options import carry_out, launch_options
 from rsbench.training.weighting import available_weightings
 
 
@@ -107,12 +109,13 @@ def _parse_seeds(ctx, param, values) -> list[int]:
                    "task_types.classification.loss_options.gamma=0 --set "
                    "scheduler.warmup_epochs=0. The run keeps its method name; its fingerprint (and "
                    "folder) changes, and reports show it as its own row.")
+@launch_options
 def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
         batch_size: int | None, input_size: int | None, lr: float | None, seeds: list[int], device: str,
         amp: bool | None, workers: int | None, out: str, resume: bool,
         max_train_batches: int | None, weights: str | None, from_run: str | None,
         frozen: bool, weighting: str | None, gradnorm_alpha: float | None,
-        tensorboard: bool, settings: tuple[str, ...]) -> None:
+        tensorboard: bool, settings: tuple[str, ...], launch) -> None:
     """Train and evaluate MODEL on BENCHMARK (one file of rsbench/configs/, e.g. msc, mini-msc,
     psc5, psc15, transfer-eurosat, taiga, taiga-centre; an unknown name lists them), writing
     OUT/BENCHMARK/METHOD/FINGERPRINT/SEED/ with config.json, history.csv,
@@ -131,35 +134,21 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
       rsbench run msc --model mtln --data msc --weighting pcgrad
       rsbench run psc5 --model shared-specific --data psc5 --weighting mgda
       rsbench run taiga --model hsi-mtl --data taiga --set model_options.width=16
+      rsbench run msc --model mtln --data msc --seed 0 1 2 --jobs 3
+      rsbench run msc --model mtln --data msc --seed 0 1 2 --launcher slurm --partition gpu \\
+          --gpus-per-run 1 --time 2-00:00:00
     """
-    from rsbench.errors import UsageError
-    from rsbench.training.config import apply_settings, load_benchmark
-    from rsbench.training.runner import RunRequest, run_benchmark
-    from rsbench.training.weighting import choose_weighting
+    if launch.parallel:  # one process (or SLURM job) per seed, each this command, one seed
+        _launch_seeds(click.get_current_context(), seeds, out, launch)
+        return
+    from rsbench.training.runner import run_benchmark
 
-    if frozen and not (from_run or weights):
-        raise UsageError("--frozen needs pretrained weights to freeze: give --weights FILE or "
-                         "--from RUN")
-    cfg = load_benchmark(benchmark, {"backbone": backbone, "epochs": epochs,
-                                     "batch_size": batch_size, "lr": lr,
-                                     "input_size": input_size})
-    if gradnorm_alpha is not None and (weighting or "gradnorm") != "gradnorm":
-        raise UsageError(f"--gradnorm-alpha is GradNorm's; it does not go with --weighting "
-                         f"{weighting}")
-    choose_weighting(cfg, model, weighting or ("gradnorm" if gradnorm_alpha is not None
-                                               else None), gradnorm_alpha)
-    if settings:
-        cfg["settings"] = apply_settings(cfg, settings)  # checked again on --resume
-    if from_run and not cfg.get("transfer"):
-        raise UsageError(f"--from is for the transfer benchmarks; {benchmark!r} is not one")
-    if workers is None:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        workers = max(0, min(6, (os.cpu_count() or 1) // world - 1))
-    for seed in seeds:
-        req = RunRequest(model=model, data=data, seed=seed, out=out, device=device, amp=amp,
-                         workers=workers, resume=resume, max_train_batches=max_train_batches,
-                         weights=weights, from_run=from_run, frozen=frozen,
-                         tensorboard=tensorboard)
+    cfg, requests = prepare_runs(benchmark, model, data, backbone, epochs, batch_size,
+                                 input_size, lr, seeds, device, amp, workers, out, resume,
+                                 max_train_batches, weights, from_run, frozen, weighting,
+                                 gradnorm_alpha, tensorboard, settings)
+    for req in requests:
+        seed = req.seed
         metrics = run_benchmark(cfg, req)
         if int(os.environ.get("RANK", "0")) == 0:
             parts = []
@@ -181,3 +170,121 @@ def run(benchmark: str, model: str, data: str, backbone: str | None, epochs: int
             click.echo(f"{metrics['benchmark']} {metrics['method']} seed {seed}: "
                        + ", ".join(parts) + f" [{metrics.get('run_folder')}, fingerprint "
                        f"{metrics.get('fingerprint')}]")
+
+
+def prepare_runs(benchmark: str, model: str, data: str, backbone: str | None, epochs: int | None,
+                 batch_size: int | None, input_size: int | None, lr: float | None,
+                 seeds: list[int], device: str, amp: bool | None, workers: int | None, out: str,
+                 resume: bool, max_train_batches: int | None, weights: str | None,
+                 from_run: str | None, frozen: bool, weighting: str | None,
+                 gradnorm_alpha: float | None, tensorboard: bool, settings: tuple[str, ...]
+                 ) -> tuple[dict, list]:
+    """The benchmark config and one RunRequest per seed that `rsbench run` options describe
+    (checked: a bad combination is a UsageError before anything runs)."""
+    from rsbench.errors import UsageError
+    from rsbench.training.config import apply_settings, load_benchmark
+    from rsbench.training.runner import RunRequest
+    from rsbench.training.weighting import choose_weighting
+
+    if frozen and not (from_run or weights):
+        raise UsageError("--frozen needs pretrained weights to freeze: give --weights FILE or "
+                         "--from RUN")
+    cfg = load_benchmark(benchmark, {"backbone": backbone, "epochs": epochs,
+                                     "batch_size": batch_size, "lr": lr,
+                                     "input_size": input_size})
+    if gradnorm_alpha is not None and (weighting or "gradnorm") != "gradnorm":
+        raise UsageError(f"--gradnorm-alpha is GradNorm's; it does not go with --weighting "
+                         f"{weighting}")
+    choose_weighting(cfg, model, weighting or ("gradnorm" if gradnorm_alpha is not None
+                                               else None), gradnorm_alpha)
+    if settings:
+        cfg["settings"] = apply_settings(cfg, settings)  # checked again on --resume
+    if from_run and not cfg.get("transfer"):
+        raise UsageError(f"--from is for the transfer benchmarks; {benchmark!r} is not one")
+    if workers is None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        workers = max(0, min(6, (os.cpu_count() or 1) // world - 1))
+    requests = []
+    for seed in seeds:
+        requests.append(RunRequest(model=model, data=data, seed=seed, out=out, device=device,
+                                   amp=amp, workers=workers, resume=resume,
+                                   max_train_batches=max_train_batches, weights=weights,
+                                   from_run=from_run, frozen=frozen, tensorboard=tensorboard))
+    return cfg, requests
+
+
+def run_folders(args: list[str]) -> list:
+    """The run folder each seed of ``rsbench run ARGS`` (``args[0]``: "run") trains in
+    (nothing is run or written): how launchers and `rsbench status` find a run's folder."""
+    import inspect
+
+    from rsbench.training.runner import Run
+
+    ctx = run.make_context("rsbench run", list(args[1:] if args[:1] == ["run"] else args))
+    wanted = inspect.signature(prepare_runs).parameters
+    cfg, requests = prepare_runs(**{k: v for k, v in ctx.params.items() if k in wanted})
+    return [Run(cfg, req).dir for req in requests]
+
+
+def run_in_process(args: list[str]) -> str | None:
+    """``rsbench run ARGS`` (``args[0] == "run"``) in this process (one import of torch for a
+    whole table): None when it finished, else its one-line error. A failure is returned, never
+    raised, so that a launch's other runs still go ahead; Ctrl-C is raised again."""
+    from rsbench.errors import RsbenchError
+
+    try:
+        run.main(args=list(args[1:]), prog_name="rsbench run", standalone_mode=False)
+    except click.exceptions.Abort:  # click's form of Ctrl-C: the whole launch stops
+        raise KeyboardInterrupt from None
+    except click.ClickException as exc:
+        return " ".join(exc.format_message().split())
+    except RsbenchError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - one failed run must not stop the table
+        return f"unexpected {type(exc).__name__}: {exc}"
+    return None
+
+
+def command_args(ctx: click.Context, skip: set[str]) -> list[str]:
+    """The command line (after the program name) that gives ``ctx``'s parameters again, less
+    those named in ``skip``."""
+    args: list[str] = [ctx.info_name or "run"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.name in skip or value is None:
+            continue
+        if isinstance(param, click.Argument):
+            args.append(str(value))
+        elif getattr(param, "is_flag", False):
+            if param.secondary_opts:  # --amp/--no-amp: whichever was given
+                args.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                args.append(param.opts[0])
+        elif param.multiple:
+            for v in value:
+                args += [param.opts[0], str(v)]
+        elif value != param.default:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def _launch_seeds(ctx: click.Context, seeds: list[int], out: str, launch) -> None:
+    """`rsbench run --seed 0 1 2 --jobs N` (or --launcher slurm): one job per seed."""
+    from rsbench.errors import RsbenchError
+    from rsbench.launch.jobs import RunJob
+
+    base = command_args(ctx, {"seeds", *LAUNCH_FIELDS})
+    if "--resume" not in base:  # a job requeued on SLURM continues its run
+        base.append("--resume")
+    bench, model = ctx.params["benchmark"], ctx.params["model"]
+    jobs = [RunJob(f"{bench} {model} seed {s}", [*base, "--seed", str(s)], s) for s in seeds]
+    launch.extra["workers"] = ctx.params.get("workers")
+    outcome, submitted = carry_out(jobs, out, launch, f"rsbench-{bench}-{model}")
+    if submitted is not None:
+        for job, job_id in submitted:
+            click.echo(f"submitted {job.label}: job {job_id}")
+        click.echo(f"follow them with: rsbench status {out}", err=True)
+        return
+    if outcome.failed:
+        raise RsbenchError(f"{len(outcome.failed)} of {len(jobs)} seed(s) failed: "
+                           + "; ".join(f"{label}: {why}" for label, why in outcome.failed))

@@ -89,7 +89,7 @@ def test_reproduce_mini_msc_end_to_end(datasets, tmp_path):
     runnable = [p for p in plans if p.model in available_models() and not p.weights]
     finished = [json.loads(m.read_text()) for m in runs.rglob("metrics.json")]
     assert sorted(m["method"] for m in finished) == sorted(p.method for p in runnable)
-    assert "skipped mini-msc fine-tune: torchvision has no ImageNet weights for wrn28_4" \
+    assert "skipped mini-msc fine-tune seed 0: torchvision has no ImageNet weights for wrn28_4" \
         in r.output
     text = table.read_text()
     assert "*MTLN (paper)* | 92.17" in text  # printed with the paper's figures

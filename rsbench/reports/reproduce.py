@@ -116,6 +116,11 @@ def plan_steps(runs: Sequence[PlannedRun], seeds: Sequence[int], data: Sequence[
     from rsbench.models import available_models
 
     default, per = parse_data(data)
+    for path in (default, *per.values()):
+        if path is not None and not Path(path).exists():
+            raise InputError(f"--data {path}: no such folder; build the dataset there first "
+                             "(e.g. rsbench build-msc ... --out DIR) or give the folder a "
+                             "builder wrote")
     models = set(available_models())
     steps, problems, imagenet = [], {}, {}
     for plan in with_sources(runs):

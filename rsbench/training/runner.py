@@ -144,6 +144,7 @@ class Run:
                 "device": str(self.device), "amp": amp_name(self.amp),
                 "channels_last": self.channels_last,
                 "workers": r.workers, "world_size": self.dist.world,
+                "threads": torch.get_num_threads(),  # not in the fingerprint; changes the bits
                 "rsbench_version": __version__, "torch_version": torch.__version__,
                 "python": platform.python_version(), "host": platform.node(),
                 "model_spec": self.model_spec, "identity": self.identity,
@@ -250,7 +251,7 @@ class Run:
         self.log(f"run {self.dir} (fingerprint {self.identity['fingerprint']}): "
                  f"{self.method} on {self.cfg['benchmark']} "
                  f"({', '.join(self.tasks)}), seed {self.req.seed}, {epochs} epochs, "
-                 f"device {self.device}, amp {self.amp}, "
+                 f"device {self.device}, amp {self.amp}, {torch.get_num_threads()} threads, "
                  f"{params['total'] / 1e6:.2f}M parameters")
         side = sample_side(self.data, self.cfg.get("image_array", "image"))
         size = self.cfg.get("input_size")
