@@ -52,9 +52,11 @@ class RunTask(Checkpointable):
 
     def __init__(self, job: RunJob, out: str, execute: Callable[[list[str]], str | None],
                  locate: Callable[[list[str]], list[Path]], source_key: str | None = None,
-                 wait_for_source: bool = False, prelude: Callable[[], None] | None = None):
+                 wait_for_source: bool = False, threads: int | None = None,
+                 prelude: Callable[[], None] | None = None):
         self.job, self.out, self.execute, self.locate = job, out, execute, locate
         self.source_key, self.wait_for_source, self.prelude = source_key, wait_for_source, prelude
+        self.threads = threads
 
     def _update(self, **fields) -> None:
         ledger.update(self.out, self.job.key, **fields)

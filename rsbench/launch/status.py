@@ -91,7 +91,8 @@ def _alive(pid: object) -> bool:
 def folder_status(label: str, folder: Path, rec: Mapping, queue: Mapping[str, str]) -> RunStatus:
     """The status of a run whose folder is known (it may not exist yet)."""
     jid = rec.get("job_id")
-    slurm = f"SLURM job {jid}" if jid else ""
+    slurm = ((f"SLURM job {jid}" if rec.get("launcher") == "slurm" else f"job {jid}")
+             if jid else "")
     if (folder / "metrics.json").exists():
         try:
             metrics = json.loads((folder / "metrics.json").read_text())
@@ -193,7 +194,6 @@ def print_status(lines: list[RunStatus], echo=click.echo) -> None:
     width = max((len(s.label) for s in lines), default=0)
     for s in lines:
         echo(s.line(width))
-    counts: dict[str, int] = {}
-    for s in lines:
-        counts[s.state] = counts.get(s.state, 0) + 1
-    echo(", ".join(f"{n} {state}" for state, n in counts.items()) or "no runs")
+    order = ("done", "running", "queued", "interrupted", "failed", "not started", "skipped")
+    counts = {state: sum(s.state == state for s in lines) for state in order}
+    echo(", ".join(f"{n} {state}" for state, n in counts.items() if n) or "no runs")
