@@ -240,3 +240,23 @@ def test_ctrl_c_stops_the_whole_reproduce_with_exit_130(data, tmp_path, jobs):
         if rec["state"] == "interrupted" and jobs == "2":
             with pytest.raises(OSError):  # the run's process has ended
                 os.kill(rec["pid"], 0)
+
+
+def test_run_with_several_seeds_and_jobs_trains_each_seed_in_its_own_process(data, serial,
+                                                                             tmp_path):
+    from rsbench.cli.run import run
+
+    out = tmp_path / "runs"
+    r = CliRunner().invoke(run, ["mini-msc", "--model", "mtln", "--data", str(data), "--out",
+                                 str(out), "--seed", "0", "1", *QUICK, "--jobs", "2",
+                                 "--threads-per-run", "1"])
+    assert r.exit_code == 0, r.output
+    pids = {rec["pid"] for rec in ledger.all_records(out)}
+    assert len(pids) == 2 and os.getpid() not in pids
+    serial_out, _ = serial
+    [want] = [json.loads(m.read_text()) for m in serial_out.rglob("mtln/*/0/metrics.json")]
+    got = {json.loads(m.read_text())["seed"]: json.loads(m.read_text())
+           for m in out.rglob("metrics.json")}
+    assert sorted(got) == [0, 1]
+    # the same settings as the serial run: same fingerprint, same metrics to the bit
+    assert got[0]["fingerprint"] == want["fingerprint"] and got[0]["tasks"] == want["tasks"]
