@@ -51,7 +51,7 @@ def launch_options(f):
 
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        kwargs["launch"] = LaunchOptions(**{k: kwargs.pop(k) for k in FIELDS})
+        kwargs["launch"] = LaunchOptions(**{k: kwargs.pop(k) for k in FIELDS}).check()
         return f(*args, **kwargs)
 
     for opt in reversed(options):
@@ -68,7 +68,8 @@ def carry_out(jobs, out: str, launch: LaunchOptions, name: str):
     if launch.launcher == "local":
         if launch.jobs == 1 and launch.threads_per_run is None and not launch.gpus_per_run:
             return LocalLauncher(jobs, out, run_folders, execute=run_in_process).run(), None
-        gpus = visible_gpus() if launch.gpus_per_run != 0 else []
+        on_cpu = launch.gpus_per_run == 0 or launch.extra.get("device") == "cpu"
+        gpus = [] if on_cpu else visible_gpus()
         slots = make_slots(launch.jobs, gpus, launch.gpus_per_run or 1, launch.threads_per_run,
                            workers=launch.extra.get("workers"))
         return LocalLauncher(jobs, out, run_folders, slots=slots).run(), None

@@ -96,6 +96,9 @@ def reproduce(table_name: str, data: tuple[str, ...], seeds: list[int], runs_dir
           --data transfer-eurosat=te --weights resnet34.pth
       rsbench reproduce mini-msc --data mini-msc --epochs 1 --input-size 0 --format latex \\
           --table-out table3b.tex
+      rsbench reproduce mini-msc --data mini-msc --seeds 0 1 2 --jobs 4
+      rsbench reproduce msc --data msc --launcher slurm --partition gpu --gpus-per-run 1
+      rsbench reproduce msc --data msc --status
     """
     from rsbench.cli.run import run_folders
     from rsbench.errors import RsbenchError
@@ -116,9 +119,12 @@ def reproduce(table_name: str, data: tuple[str, ...], seeds: list[int], runs_dir
     if dry_run:
         _print_dry_run(steps, runs_dir)
         return
-    launch.extra["workers"] = workers
+    launch.extra.update(workers=workers, device=device)
     outcome, submitted = carry_out(jobs, runs_dir, launch, f"rsbench-{table_name}")
     if submitted is not None:
+        for job in jobs:
+            if job.skip:
+                click.echo(f"# skipped {job.label}: {job.skip}")
         for job, job_id in submitted:
             click.echo(f"submitted {job.label}: job {job_id}")
         again = f"rsbench reproduce {table_name} --out {shlex.quote(runs_dir)} " + " ".join(

@@ -278,7 +278,7 @@ def _launch_seeds(ctx: click.Context, seeds: list[int], out: str, launch) -> Non
         base.append("--resume")
     bench, model = ctx.params["benchmark"], ctx.params["model"]
     jobs = [RunJob(f"{bench} {model} seed {s}", [*base, "--seed", str(s)], s) for s in seeds]
-    launch.extra["workers"] = ctx.params.get("workers")
+    launch.extra.update(workers=ctx.params.get("workers"), device=ctx.params.get("device"))
     outcome, submitted = carry_out(jobs, out, launch, f"rsbench-{bench}-{model}")
     if submitted is not None:
         for job, job_id in submitted:

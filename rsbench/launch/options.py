@@ -24,6 +24,14 @@ class LaunchOptions:
     slurm_setup: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
+    def check(self) -> LaunchOptions:
+        """Raise the one-line UsageError of a SLURM option that cannot be right, before
+        anything is planned or submitted."""
+        time_minutes(self.time)
+        mem_gb(self.mem)
+        sbatch_lines(self.sbatch)
+        return self
+
     @property
     def parallel(self) -> bool:
         """Runs go to processes of their own (anything but the serial default)."""
