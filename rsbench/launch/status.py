@@ -155,6 +155,8 @@ def job_status(job: RunJob, out: str, locate: Locate, queue: Mapping[str, str]) 
     try:
         folder = locate(args)[0]
     except (RsbenchError, click.ClickException) as exc:
+        if rec.get("run_folder") and Path(rec["run_folder"]).is_dir():  # e.g. data moved since
+            return folder_status(job.label, Path(rec["run_folder"]), rec, queue)
         msg = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
         return RunStatus(job.label, "not started", "cannot start: " + " ".join(msg.split()))
     return folder_status(job.label, folder, rec, queue)
