@@ -104,6 +104,8 @@ def test_submitit_local_job_preempted_is_requeued_and_resumes_identically(
     assert json.loads((folder / "metrics.json").read_text())["tasks"] == uninterrupted
     assert f"slurm-{job_id}.log" in os.listdir(folder)
     wait_for(lambda: launch_status([job], str(out), run_folders)[0].state == "done")
+    # a second launch of the same run submits nothing: the run has finished
+    assert submit([job], str(out), opts, "test", run_in_process, run_folders) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from rsbench.errors import UsageError
 from rsbench.launch import ledger
 from rsbench.launch.jobs import RunJob, job_fields, resolve_source
 from rsbench.launch.options import LaunchOptions, mem_gb, sbatch_lines, time_minutes
+from rsbench.launch.status import slurm_queue
+from rsbench.locking import active_holder
 
 INSTALL = "pip install 'rsbench[slurm]' (or pip install 'submitit>=1.5')"
 
@@ -106,6 +108,10 @@ class RunTask(Checkpointable):
         folder = self.locate(args)[0]
         self._update(run_folder=str(folder))
         self._link_log(folder, job_id, log)
+        while (holder := active_holder(folder)) is not None and holder[0] != os.getpid():
+            print(f"# {self.job.label}: process {holder[0]} is training it ({holder[1]}); "
+                  "waiting for it instead of training it twice", flush=True)
+            time.sleep(10)
         error = self.execute(args)
         self._link_log(folder, job_id, log)
         if error is not None:
@@ -141,16 +147,41 @@ def make_executor(out: str, opts: LaunchOptions, name: str):
     return ex, cluster
 
 
+def _already_handled(job: RunJob, out: str, locate, queue) -> str | None:
+    """Why ``job`` needs no new submission: its run has finished, or a job still in the SLURM
+    queue holds it (a second launch of one table trains nothing twice); None otherwise."""
+    if job.skip:
+        return None
+    args = resolve_source(job, out)
+    if args is not None:
+        try:
+            if (locate(args)[0] / "metrics.json").exists():
+                ledger.update(out, job.key, **job_fields(job), state="done", error=None)
+                return "already finished"
+        except Exception:  # noqa: BLE001 - the job itself reports what is wrong
+            pass
+    rec = ledger.read_record(out, job.key)
+    jid = rec.get("job_id")
+    if jid and rec.get("state") in ("submitted", "running") and str(jid) in queue:
+        return f"SLURM job {jid} ({queue[str(jid)].lower()}) already holds it"
+    return None
+
+
 def submit(jobs: Sequence[RunJob], out: str, opts: LaunchOptions, name: str,
            execute: Callable[[list[str]], str | None],
            locate: Callable[[list[str]], list[Path]],
            prelude: Callable[[], None] | None = None) -> list[tuple[RunJob, str]]:
     """Submit every job that is not skipped; [(job, job id)] in submission order. Runs already
-    finished in ``out`` are not submitted (their ``--resume`` would only say so)."""
+    finished in ``out``, and runs a job still in the SLURM queue holds, are not submitted."""
     ex, cluster = make_executor(out, opts, name)
     keys = {j.label: j.key for j in jobs}
     todo = []
+    queue = slurm_queue() if cluster == "slurm" else {}
     for job in jobs:
+        held = _already_handled(job, out, locate, queue)
+        if held:
+            print(f"# {job.label}: {held}; not submitted again", flush=True)
+            continue
         ledger.update(out, job.key, **job_fields(job), launcher=cluster if cluster == "slurm"
                       else "submitit-local", job_id=None, error=job.skip,
                       state="skipped" if job.skip else "queued", planned=time.time())
