@@ -1,6 +1,6 @@
 """The layers import one way, lazy imports (inside functions) included.
 
-cli -> reports -> training -> datasets / models / plots -> core (the modules at the top of
+cli -> launch -> reports -> training -> datasets / models / plots -> core (the modules at the top of
 ``rsbench/``: errors, progress, locking, diskspace, separability). Inside ``rsbench.datasets``:
 builders -> format, sources, previews; previews -> format; synth -> sources; sources and format
 -> core. Every ``import`` statement of every module is read with :mod:`ast`, wherever it stands.
@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "datasets": {"datasets.format", "datasets.previews"},  # __init__, torch_dataset, export
     "training": {*DATASETS, "models", "plots"},
     "reports": {*DATASETS, "models", "training", "plots"},
+    "launch": {*DATASETS, "models", "training", "reports", "plots"},  # launchers, run status
     "cli": {"*"},
 }
 
@@ -43,7 +44,7 @@ def room(module: str) -> str:
     if top == "datasets":
         return f"datasets.{parts[2]}" if len(parts) > 2 and parts[2] in DATASET_ROOMS \
             else "datasets"
-    if top in ("plots", "models", "training", "reports", "cli"):
+    if top in ("plots", "models", "training", "reports", "launch", "cli"):
         return top
     return "core"
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rsbench.datasets.format import atomic_write_text
+from rsbench.datasets.format.manifest import atomic_write_text
 
 LEDGER = ".rsbench-launch"
 STATES = ("queued", "submitted", "waiting", "running", "done", "failed", "skipped",
