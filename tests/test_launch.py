@@ -69,8 +69,8 @@ def serial(data, tmp_path_factory) -> tuple[Path, str]:
 
 
 def occupy(folder: Path) -> None:
-    """Leave an interrupted run of other settings in ``folder``: the run that should go there
-    fails with one plain line (rsbench never overwrites another run)."""
+    """Leave the remains of another run in ``folder``: the run that should go there fails with
+    one plain line naming it (rsbench never overwrites another run)."""
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"identity": {"fingerprint": "0" * 16}}))
     (folder / "checkpoint.pt").write_bytes(b"")
@@ -141,8 +141,9 @@ def test_a_failed_run_is_reported_and_does_not_stop_the_others(data, tmp_path):
     from rsbench.launch.status import launch_status
 
     st = {s.label: s for s in launch_status(jobs, out, run_folders)}
-    failed = st["mini-msc tiny seed 0"]
-    assert failed.state == "failed" and "holds a run of other settings" in failed.detail
+    failed = st["mini-msc tiny seed 0"]  # its one line names the occupied folder
+    assert failed.state == "failed" and str(failed.folder) in failed.detail
+    assert dict(outcome.failed)["mini-msc tiny seed 0"] == failed.detail
     assert st["mini-msc tiny seed 1"].state == "done"
 
 
