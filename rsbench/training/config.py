@@ -139,6 +139,10 @@ def task_settings(cfg: Mapping[str, Any], task: str, task_type: str) -> dict:
 def resolve(dotted: str) -> Any:
     """Import ``"package.module:attr"`` (or ``"package.module.attr"``)."""
     module, _, attr = dotted.partition(":") if ":" in dotted else dotted.rpartition(".")
+    if not module or not attr:
+        raise UsageError(f"{dotted!r} named in the benchmark config is neither a registered "
+                         "name nor a 'package.module:attr' path; use one of the names its "
+                         "section lists in the README")
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from rsbench.errors import UsageError
 from rsbench.training.config import resolve
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
@@ -46,7 +47,7 @@ def make_optimizer(cfg: Mapping[str, Any], params: Iterable) -> torch.optim.Opti
     opt = dict(cfg["optimizer"])
     name = str(opt.pop("name", "adam")).lower()
     lr = float(opt.pop("lr"))
-    factory = OPTIMIZERS.get(name) or resolve(name)
+    factory = OPTIMIZERS.get(name) or _resolve(name, OPTIMIZERS, "optimizer")
     return factory(params, lr=lr, **opt)
 
 
@@ -55,5 +56,13 @@ def make_scheduler(cfg: Mapping[str, Any], optimizer: torch.optim.Optimizer, epo
     sched = cfg.get("scheduler") or {}
     options = dict(sched) if isinstance(sched, Mapping) else {"name": sched}
     name = options.pop("name", None) or "constant"
-    factory = SCHEDULERS.get(name) or resolve(name)
+    factory = SCHEDULERS.get(name) or _resolve(str(name), SCHEDULERS, "scheduler")
     return factory(optimizer, epochs=epochs, **options)
+
+
+def _resolve(name: str, registered: Mapping[str, Any], what: str) -> Callable[..., Any]:
+    """A factory named by a dotted path, or one line naming the registered choices."""
+    if ":" not in name and "." not in name:
+        raise UsageError(f"unknown {what} {name!r} in the benchmark config; choose one of "
+                         f"{', '.join(sorted(registered))} or give a 'package.module:attr' path")
+    return resolve(name)
