@@ -45,9 +45,9 @@ SCHEDULERS: dict[str, Callable[..., Any]] = {
 def make_optimizer(cfg: Mapping[str, Any], params: Iterable) -> torch.optim.Optimizer:
     """The config's optimiser over ``params`` (the paper's: Adam)."""
     opt = dict(cfg["optimizer"])
-    name = str(opt.pop("name", "adam")).lower()
+    name = str(opt.pop("name", "adam"))
     lr = float(opt.pop("lr"))
-    factory = OPTIMIZERS.get(name) or _resolve(name, OPTIMIZERS, "optimizer")
+    factory = OPTIMIZERS.get(name.lower()) or _resolve(name, OPTIMIZERS, "optimizer")
     return factory(params, lr=lr, **opt)
 
 

@@ -30,3 +30,8 @@ def test_a_dotted_path_that_does_not_import_is_one_line() -> None:
         make_optimizer({"optimizer": {"name": "no_such_pkg:Opt", "lr": 1e-3}}, _params())
     with pytest.raises(UsageError, match="neither a registered name"):
         make_optimizer({"optimizer": {"name": ":Opt", "lr": 1e-3}}, _params())
+
+
+def test_a_dotted_path_keeps_its_case() -> None:
+    opt = make_optimizer({"optimizer": {"name": "torch.optim:RMSprop", "lr": 1e-3}}, _params())
+    assert isinstance(opt, torch.optim.RMSprop)
