@@ -67,7 +67,7 @@ def write_report(runs_dir: str, table_name: str, fmt: str, out: str | None, pape
     table.ci = ci
     text = RENDERERS[fmt](table)
     if plot is not None:
-        from rsbench.reports.plot import plot_table
+        from rsbench.plots.table import plot_table
 
         click.echo(f"wrote {plot_table(table, plot, ci=ci)}", err=True)
     if out is None:

@@ -42,11 +42,11 @@ def separability(dataset, variables, split, bands, fmt, out, ridge, worst) -> No
     from rsbench.datasets.builders.taiga import parse_bands
     from rsbench.datasets.format.reader import open_dataset
     from rsbench.errors import UsageError
+    from rsbench.plots.heatmaps import plot_heatmaps
     from rsbench.separability import (
         dataset_class_stats,
         format_table,
         least_separable,
-        plot_heatmaps,
         separability_table,
     )
 

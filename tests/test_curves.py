@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from rsbench.training.curves import _panels, write_curves
+from rsbench.plots.curves import _panels, write_curves
 
 HISTORY = [
     {"epoch": 1, "loss": 3.0, "loss_a": 2.0, "loss_b": 1.0, "lr": 1e-3, "weight_a": 1.0,

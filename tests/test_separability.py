@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from rsbench.errors import InputError
+from rsbench.plots.heatmaps import plot_heatmaps
 from rsbench.separability import (
     ClassStats,
     class_statistics,
     format_table,
     least_separable,
     pair_measures,
-    plot_heatmaps,
     separability_table,
 )
 

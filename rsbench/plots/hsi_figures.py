@@ -1,6 +1,6 @@
-"""Figures of the HSI paper as PNG (matplotlib, Agg): normalised confusion matrices (Fig. 9),
-classification maps of a test region (Fig. 10), predicted-vs-true scatter plots with marginal
-densities (Fig. 11) and absolute-error histograms with 100 bins (Fig. 12)."""
+"""Figures of the HSI paper as PNG (matplotlib, Agg): classification maps of a test region (Fig. 10), predicted-vs-true scatter plots with marginal
+densities (Fig. 11) and absolute-error histograms with 100 bins (Fig. 12); its normalised
+confusion matrices (Fig. 9) are :func:`rsbench.plots.confusion.plot_confusion` with fractions."""
 
 from __future__ import annotations
 
@@ -9,46 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix with the fraction in every cell."""
-    plt = _plt()
-    cm = np.asarray(cm, float)
-    rows = cm.sum(1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    n = len(classes)
-    size = max(3.6, 0.6 * n + 2.4)
-    fig, ax = plt.subplots(figsize=(size + 0.8, size), dpi=120)
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=45, ha="right")
-    ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+from rsbench.plots.style import pyplot
 
 
 def plot_scatter_marginals(true: np.ndarray, pred: np.ndarray, path: Path, title: str,
                            label: str) -> None:
     """Predicted vs true with point density, the y = x line, Pearson r, and the true (top) and
     predicted (right) marginal densities."""
-    plt = _plt()
+    plt = pyplot()
     true, pred = np.asarray(true, float), np.asarray(pred, float)
     fig = plt.figure(figsize=(5.2, 5.2), dpi=120)
     grid = fig.add_gridspec(2, 2, width_ratios=(4, 1), height_ratios=(1, 4), wspace=0.05,
@@ -83,7 +51,7 @@ def plot_scatter_marginals(true: np.ndarray, pred: np.ndarray, path: Path, title
 def plot_error_histogram(abs_err: np.ndarray, path: Path, title: str, label: str,
                          bins: int = 100) -> None:
     """Histogram of absolute errors, 100 bins (the paper's Fig. 12)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=120)
     ax.hist(np.asarray(abs_err, float), bins=bins, color="tab:red", alpha=0.8)
     ax.set_xlabel(f"absolute error, {label}")
@@ -98,7 +66,7 @@ def plot_class_maps(truth: np.ndarray, pred: np.ndarray, classes: Sequence[str],
                     title: str, ignore: int | None = None,
                     colors: Sequence[Sequence[int]] | None = None) -> None:
     """Ground truth and predicted class maps of a region side by side (ignored pixels white)."""
-    plt = _plt()
+    plt = pyplot()
     from matplotlib.colors import ListedColormap
 
     k = len(classes)

@@ -176,9 +176,9 @@ class HsiClassificationMeter:
                 "confusion_normalised": normalised_confusion(cm).round(6).tolist()}
 
     def plot(self, path: Path, title: str) -> None:
-        from rsbench.plots.hsi_figures import plot_confusion
+        from rsbench.plots.confusion import plot_confusion
 
-        plot_confusion(self.confusion(), self.classes, Path(path), title)
+        plot_confusion(self.confusion(), self.classes, Path(path), title, cells="fractions")
 
 
 class HsiRegressionMeter:

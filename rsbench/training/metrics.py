@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rsbench.plots.confusion import plot_confusion
+
 
 def overall_accuracy(cm: np.ndarray) -> float:
     """Correct / all, from a confusion matrix (rows = truth, columns = prediction)."""
@@ -199,33 +201,3 @@ METRICS = {
 
 def _floats(a: np.ndarray) -> list:
     return [None if not np.isfinite(v) else float(v) for v in a]
-
-
-def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix as a PNG (counts in the cells when it stays legible)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(classes)
-    rows = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
-    size = max(4.0, 0.28 * n + 2.5)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), dpi=110)
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=90, fontsize=7 if n > 20 else 9)
-    ax.set_yticks(range(n), classes, fontsize=7 if n > 20 else 9)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                if cm[i, j]:
-                    ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
-                            color="white" if norm[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -33,10 +33,10 @@ from rsbench import __version__
 from rsbench.datasets.format.reader import open_dataset
 from rsbench.errors import InputError, RsbenchError, UsageError
 from rsbench.locking import folder_lock
+from rsbench.plots.curves import write_curves
 from rsbench.progress import is_quiet
 from rsbench.training import checkpoint as ckpt
 from rsbench.training.config import load_benchmark, task_settings
-from rsbench.training.curves import write_curves
 from rsbench.training.data import (
     EpochBatches,
     check_batching,

@@ -6,28 +6,25 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rsbench.reports.table import Table
+from rsbench.plots.style import pyplot
 
 PLOT_NOTE = ("Bars: mean over seeds; error bars: {what}; ◆ the paper's figure (with --paper).")
 
 
-def _panels(t: Table) -> list[int]:
+def _panels(t: Any) -> list[int]:
     """Columns worth a panel: task metrics (those marked best/worst), not sizes or times."""
     return [j for j, c in enumerate(t.columns) if c.better is not None
             and c.value not in ("params", "flops", "seconds")]
 
 
-def plot_table(t: Table, path: str | Path, ci: bool = False) -> Path:
-    """Write ``t`` as a PNG at ``path`` (atomically); error bars are the std over seeds, or the
+def plot_table(t: Any, path: str | Path, ci: bool = False) -> Path:
+    """Write ``t`` (a :class:`rsbench.reports.table.Table`) as a PNG at ``path`` (atomically); error bars are the std over seeds, or the
     95% CI of the mean with ``ci``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     path = Path(path)
     cols = _panels(t) or list(range(len(t.columns)))
     ours = [r for r in t.rows if r.source == "ours"]

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rsbench.plots.style import pyplot
+
 # the headline metric of each task kind, as metrics.json names it
 HEADLINE = ("oa", "miou", "rmse")
 
@@ -70,11 +72,7 @@ def write_curves(history: Sequence[Mapping[str, Any]], tasks: Sequence[str], pat
                  final: Mapping[str, Mapping[str, Any]] | None = None,
                  title: str = "") -> Path:
     """Draw the run's curves into ``path`` (a PNG); returns ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = _panels(history, tasks, final or {})
     fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
                              figsize=(7, 2.2 * len(panels) + 0.6))
