@@ -57,11 +57,36 @@ def available_benchmarks() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
 
 
-def _merge(base: dict, over: Mapping) -> dict:
+def read_config(name: str, _seen: tuple[str, ...] = ()) -> dict:
+    """The JSON of benchmark ``name`` with its ``"extends"`` resolved: the base benchmark's
+    config, then each key this file gives merged over it (mappings key by key, anything else
+    replaced; a key set to null removes the base's value, so the defaults apply)."""
+    path = CONFIG_DIR / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc}); fix the benchmark config") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path} holds no JSON object; a benchmark config is {{\"key\": value, ...}}")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not (CONFIG_DIR / f"{base}.json").exists():
+        raise InputError(f"{path}: \"extends\": {json.dumps(base)} names no benchmark; give one of: "
+                         f"{', '.join(available_benchmarks())}")
+    if base in (*_seen, name):
+        raise InputError(f"{path}: \"extends\" goes round in a circle "
+                         f"({' -> '.join((*_seen, name, base))}); one of them must not extend")
+    return _merge(read_config(base, (*_seen, name)), raw, drop_nulls=True)
+
+
+def _merge(base: dict, over: Mapping, drop_nulls: bool = False) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and k != "scheduler":
-            out[k] = _merge(out[k], v)
+        if drop_nulls and v is None:
+            out.pop(k, None)
+        elif isinstance(v, Mapping) and isinstance(out.get(k), dict) and k != "scheduler":
+            out[k] = _merge(out[k], v, drop_nulls)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -73,14 +98,10 @@ def load_benchmark(name: str, overrides: Mapping[str, Any] | None = None) -> dic
     ``overrides`` entries that are None are ignored, so unset command-line options keep the
     benchmark's values.
     """
-    path = CONFIG_DIR / f"{name}.json"
-    if not path.exists():
+    if not (CONFIG_DIR / f"{name}.json").exists():
         raise UsageError(f"unknown benchmark {name!r}; choose one of: "
                          f"{', '.join(available_benchmarks())}")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); fix the benchmark config") from None
+    raw = read_config(name)
     cfg = _merge(DEFAULTS, raw)
     cfg["benchmark"] = name
     for k, v in (overrides or {}).items():
