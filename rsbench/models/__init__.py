@@ -15,7 +15,7 @@ from rsbench.errors import UsageError
 from rsbench.models.registry import model_factories, register_model
 
 __all__ = ["available_models", "build_model", "check_options", "default_weighting",
-           "model_factories", "register_model"]
+           "model_factories", "register_model", "takes_option"]
 
 
 def available_models() -> list[str]:
@@ -30,6 +30,15 @@ def build_model(name: str, tasks: Sequence[Any], **options: Any):
     factory = factories[name]
     check_options(name, factory, options)
     return factory(list(tasks), **options)
+
+
+def takes_option(name: str, option: str) -> bool:
+    """Whether model ``name``'s factory takes ``option`` (by name, or through ``**options``)."""
+    factory = model_factories().get(name)
+    if factory is None:
+        return False
+    params = list(inspect.signature(factory).parameters.values())[1:]
+    return any(p.name == option or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def default_weighting(name: str) -> str | None:

@@ -40,10 +40,18 @@ def model_unstated(unstated: Mapping[str, str], model: str) -> dict[str, str]:
     return {k: v for k, v in unstated.items() if k.split(".", 1)[0] not in others}
 
 
-def model_kwargs(cfg: Mapping[str, Any], data, weights: str | None) -> dict[str, Any]:
-    """Constructor arguments of the model under ``cfg`` (backbone, bands, weights, options)."""
+def model_kwargs(cfg: Mapping[str, Any], data, weights: str | None,
+                 model: str | None = None) -> dict[str, Any]:
+    """Constructor arguments of the model under ``cfg`` (backbone, bands, weights, options).
+
+    The benchmark's ``backbone`` is its choice for the models that take one: it reaches only
+    those (a model with its own fixed network, like the README's one-file example, runs on
+    every benchmark); ``model_options`` and ``--set`` are the user's and are checked by name.
+    """
+    from rsbench.models import takes_option
+
     options: dict[str, Any] = {}
-    if cfg.get("backbone"):
+    if cfg.get("backbone") and (model is None or takes_option(model, "backbone")):
         options["backbone"] = cfg["backbone"]
     ch = in_channels(data, cfg.get("image_array", "image"))
     if ch != 3:
@@ -62,7 +70,7 @@ def model_spec(cfg: Mapping[str, Any], data, model: str, infos: Sequence, *,
 
         return transfer_spec(from_run, infos, frozen=frozen,
                              init_branch=(cfg.get("transfer") or {}).get("init_branch"))
-    return {"name": model, "kwargs": model_kwargs(cfg, data, weights),
+    return {"name": model, "kwargs": model_kwargs(cfg, data, weights, model),
             "tasks": [[i.name, i.type, i.num_outputs] for i in infos], "added": []}
 
 

@@ -174,7 +174,7 @@ class Run:
 
     # the model and the run's identity ------------------------------------------------------
     def _model_kwargs(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
-        return model_kwargs(cfg, self.data, self.req.weights)
+        return model_kwargs(cfg, self.data, self.req.weights, self.req.model)
 
     def _model_spec(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
         r = self.req
