@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import sys
 import types
@@ -42,8 +43,119 @@ def readme_source():
         sys.modules.pop("readme_myscenes", None)
 
 
+def readme_json_blocks() -> list[str]:
+    """The ```json blocks of the same section (benchmark configs)."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Extending rsbench", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```json\n(.*?)```", section, re.S)
+
+
+def test_readme_line_counts_are_those_of_its_examples() -> None:
+    """Each "`path` (N lines)" of the section is followed by its example of N lines."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Extending rsbench", 1)[1].split("\n## ", 1)[0]
+    claims = re.findall(r"`[\w/.-]+\.(?:py|json)` \((\d+) lines\)", section)
+    blocks = re.findall(r"```(?:python|json)\n(.*?)```", section, re.S)
+    assert len(claims) == len(blocks) == 5
+    assert [int(n) for n in claims] == [len(b.rstrip("\n").splitlines()) for b in blocks]
+
+
 def test_readme_has_one_example_per_kind() -> None:
     assert len(readme_blocks()) == 4  # scene source, model, weighting, table
+    assert len(readme_json_blocks()) == 1  # a benchmark that extends another
+
+
+@pytest.fixture(scope="module")
+def readme_extensions(tmp_path_factory):
+    """The README's model, weighting, table and benchmark variant, registered for these tests
+    (the variant in a copy of the config folder), and a small synthetic MSC to run them on."""
+    import shutil
+
+    from training_fixtures import write_msc
+
+    from rsbench.models.registry import _FACTORIES
+    from rsbench.reports.tables import TABLES
+    from rsbench.training import config
+    from rsbench.training.weighting import WEIGHTINGS
+
+    root = tmp_path_factory.mktemp("extending")
+    configs = root / "configs"
+    shutil.copytree(config.CONFIG_DIR, configs)
+    (configs / "msc-fixed.json").write_text(readme_json_blocks()[0])
+    saved_dir = config.CONFIG_DIR
+    blocks = readme_blocks()
+    names = ("readme_tiny_shared", "readme_fixed", "readme_msc_oa")
+    try:
+        for name, code in zip(names, blocks[1:]):
+            load(name, code)
+        config.CONFIG_DIR = configs
+        data = write_msc(root / "msc", name="msc", per_class=5, size=16)
+        yield {"data": data, "runs": root / "runs"}
+    finally:
+        config.CONFIG_DIR = saved_dir
+        _FACTORIES.pop("tiny-shared", None)
+        WEIGHTINGS.pop("fixed", None)
+        TABLES.pop("msc-oa", None)
+        for name in names:
+            sys.modules.pop(name, None)
+
+
+def run_args(benchmark: str, ext: dict, *more: str) -> list[str]:
+    return ["-q", "run", benchmark, "--model", "tiny-shared", "--data", str(ext["data"]),
+            "--epochs", "1", "--input-size", "0", "--max-train-batches", "2", "--workers", "0",
+            "--batch-size", "4", "--out", str(ext["runs"]), *more]
+
+
+def test_readme_model_trains_on_msc_and_its_table_reports_it(readme_extensions, capsys) -> None:
+    """msc names a ResNet-34 backbone; the one-file model has none and still runs, and the
+    README's table shows its OA per task (MTLN, never run here, as missing)."""
+    import json
+
+    from rsbench.cli.main import main
+    from rsbench.cli.report import write_report
+
+    assert main(run_args("msc", readme_extensions)) == 0
+    run = next((readme_extensions["runs"] / "msc" / "tiny-shared").glob("*/0"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["complete"] and set(metrics["tasks"]) == {"merced", "aid", "nwpu"}
+    kwargs = json.loads((run / "config.json").read_text())["model_spec"]["kwargs"]
+    assert "backbone" not in kwargs
+    capsys.readouterr()
+    write_report(str(readme_extensions["runs"]), "msc-oa", "markdown", None, paper=False, ci=False,
+                 plot=None)
+    text = capsys.readouterr().out
+    # the short test run's settings differ from msc's: its own row, labelled by them
+    row = next(line for line in text.splitlines() if line.startswith("| Tiny shared (")).split("|")
+    assert "epochs=1" in row[1]
+    shown = [float(c.strip("* ▲")) for c in row[2:5]]
+    assert shown == [round(100 * metrics["tasks"][t]["oa"], 2) for t in ("merced", "aid", "nwpu")]
+
+
+def test_readme_model_names_a_wrong_option(readme_extensions, capsys) -> None:
+    from rsbench.cli.main import main
+
+    code = main(run_args("msc", readme_extensions, "--set", "model_options.depth=2"))
+    err = capsys.readouterr().err
+    assert code == 2 and "takes no option 'depth'" in err and "backbone" not in err
+
+
+def test_readme_benchmark_variant_changes_one_key_and_trains(readme_extensions) -> None:
+    """msc-fixed = msc with the README weighting 2:1:1: the same resolved config but for that
+    key, and a run that trains with it."""
+    import json
+
+    from rsbench.cli.main import main
+    from rsbench.training.config import load_benchmark
+
+    variant, base = load_benchmark("msc-fixed"), load_benchmark("msc")
+    changed = {k for k in variant.keys() | base.keys() if variant.get(k) != base.get(k)}
+    assert changed == {"description", "benchmark", "weighting"}
+    assert variant["weighting"] == {"name": "fixed", "weights": [2, 1, 1]}
+    assert main(run_args("msc-fixed", readme_extensions)) == 0
+    run = next((readme_extensions["runs"] / "msc-fixed" / "tiny-shared").glob("*/0"))
+    assert json.loads((run / "config.json").read_text())["weighting"]["weights"] == [2, 1, 1]
+    last = list(csv.DictReader((run / "history.csv").open()))[-1]
+    assert [float(last[f"weight_{t}"]) for t in ("merced", "aid", "nwpu")] == [2.0, 1.0, 1.0]
 
 
 def test_readme_scene_source_is_synthesised_read_and_built(readme_source, tmp_path) -> None:
@@ -63,34 +175,26 @@ def test_readme_scene_source_is_synthesised_read_and_built(readme_source, tmp_pa
     assert ds.tasks["myscenes"]["classes"] == ["field", "town"]
 
 
-def test_readme_model_builds_through_the_registry() -> None:
+def test_readme_model_builds_through_the_registry(readme_extensions) -> None:
     from rsbench.errors import UsageError
     from rsbench.models import available_models, build_model
     from rsbench.models.base import TaskInfo
-    from rsbench.models.registry import _FACTORIES
 
-    assert "tiny-shared" not in available_models()
-    load("readme_tiny_shared", readme_blocks()[1])  # its decorator registers it
-    assert "tiny-shared" in available_models()
+    assert "tiny-shared" in available_models()  # the README code's decorator registered it
     tasks = [TaskInfo("a", "classification", 3), TaskInfo("b", "classification", 5)]
     model = build_model("tiny-shared", tasks, width=4)
     out = model(torch.zeros(2, 3, 8, 8), ["a", "b"])
     assert out["a"].shape == (2, 3) and out["b"].shape == (2, 5)
     with pytest.raises(UsageError, match="takes no option 'depth'"):
         build_model("tiny-shared", tasks, depth=2)
-    _FACTORIES.pop("tiny-shared")
-    sys.modules.pop("readme_tiny_shared", None)
 
 
-def test_readme_table_is_found_by_name(monkeypatch) -> None:
-    from rsbench.reports.tables import TABLES, get_table
+def test_readme_table_is_registered_where_defined(readme_extensions) -> None:
+    from rsbench.reports.tables import get_table
 
-    load("readme_transfer_oa", readme_blocks()[3])
-    monkeypatch.setitem(TABLES, "transfer-oa", "readme_transfer_oa:TABLE")
-    table = get_table("transfer-oa")
-    assert table.name == "transfer-oa" and [c.benchmark for c in table.columns] == [
-        "transfer-patternnet", "transfer-eurosat"]
-    sys.modules.pop("readme_transfer_oa", None)
+    table = get_table("msc-oa")  # register_table in the README code registered it
+    assert table.name == "msc-oa" and [c.value for c in table.columns] == [
+        "merced.oa", "aid.oa", "nwpu.oa"]
 
 
 def test_readme_model_tables_list_every_registered_model() -> None:
@@ -131,17 +235,13 @@ def test_setup_cfg_lists_every_package() -> None:
     assert found <= listed
 
 
-def test_readme_weighting_weighs_the_gradients() -> None:
-    from rsbench.training.weighting import WEIGHTINGS, build_weighting
+def test_readme_weighting_weighs_the_gradients(readme_extensions) -> None:
+    from rsbench.training.weighting import build_weighting
 
-    load("readme_fixed", readme_blocks()[2])  # its decorator registers it
-    try:
-        w = build_weighting("fixed", ["a", "b"], {"a": "classification", "b": "classification"},
-                            weights=[2.0, 0.5])
-        x = torch.nn.Parameter(torch.tensor(3.0))
-        w.backward({"a": x * 1.0, "b": x * x}, [x], torch.amp.GradScaler("cpu", enabled=False))
-        assert x.grad.item() == pytest.approx(2.0 * 1 + 0.5 * 2 * 3)
-        assert w.weights() == pytest.approx({"a": 2.0, "b": 0.5})
-    finally:
-        WEIGHTINGS.pop("fixed", None)
-        sys.modules.pop("readme_fixed", None)
+    # the README code's decorator registered it
+    w = build_weighting("fixed", ["a", "b"], {"a": "classification", "b": "classification"},
+                        weights=[2.0, 0.5])
+    x = torch.nn.Parameter(torch.tensor(3.0))
+    w.backward({"a": x * 1.0, "b": x * x}, [x], torch.amp.GradScaler("cpu", enabled=False))
+    assert x.grad.item() == pytest.approx(2.0 * 1 + 0.5 * 2 * 3)
+    assert w.weights() == pytest.approx({"a": 2.0, "b": 0.5})

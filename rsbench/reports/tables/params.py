@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rsbench.reports.plan import plan_rows
 from rsbench.reports.table import Cell, Column, Row, Table, TableSpec, paper_results
+from rsbench.reports.tables.registry import register_table
 
 BENCHMARKS = [("msc", ("msc",), "MSC (ResNet-34)"), ("mini-msc", ("mini-msc",),
               "mini-MSC (WRN-28-4)"), ("psc5", ("psc5", "psc15"), "PSC (VGG-16)")]
@@ -30,6 +31,6 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
     return Table(spec.name, spec.title, list(COLUMNS), rows)
 
 
-TABLE = TableSpec("params", "Table II: parameters (M) of each MTLN component", [], COLUMNS,
-                  paper_table="params", build=build,
-                  runs=plan_rows(["msc", "mini-msc", "psc5"], ["mtln"]))
+TABLE = register_table(TableSpec("params", "Table II: parameters (M) of each MTLN component", [], COLUMNS,
+                                 paper_table="params", build=build,
+                                 runs=plan_rows(["msc", "mini-msc", "psc5"], ["mtln"])))

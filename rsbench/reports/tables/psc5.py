@@ -8,6 +8,7 @@ why (as evidence, not certainty).
 
 from rsbench.reports.plan import plan_rows
 from rsbench.reports.table import Column, TableSpec
+from rsbench.reports.tables.registry import register_table
 
 METHODS = [("single-task", "Baseline"), ("cross-stitch", "Cross-Stitch"),
            ("uncertainty", "Uncer. Weig."), ("mtln", "MTLN")]
@@ -42,6 +43,6 @@ def psc_columns(benchmark: str) -> list[Column]:
             Column("Params (M)", benchmark, "params", "", "params", better=None, scale=1.0)]
 
 
-TABLE = TableSpec("psc5", "Table IV(a): results on PSC5 (VGG-16)", METHODS,
-                  psc_columns("psc5"), paper_table="psc5", extra_methods=True, notes=NOTES,
-                  paper_notes=PAPER_NOTES, runs=plan_rows(["psc5"], [m for m, _ in METHODS]))
+TABLE = register_table(TableSpec("psc5", "Table IV(a): results on PSC5 (VGG-16)", METHODS,
+                                 psc_columns("psc5"), paper_table="psc5", extra_methods=True, notes=NOTES,
+                                 paper_notes=PAPER_NOTES, runs=plan_rows(["psc5"], [m for m, _ in METHODS])))

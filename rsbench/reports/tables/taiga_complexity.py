@@ -6,6 +6,7 @@ from __future__ import annotations
 from rsbench.reports.plan import planned
 from rsbench.reports.provenance import method_variants, provenance_notes, row_label
 from rsbench.reports.table import Cell, Column, Row, Table, TableSpec
+from rsbench.reports.tables.registry import register_table
 from rsbench.reports.tables.taiga_comparison import ROWS as COMPARISON
 from rsbench.reports.taiga_tables import (
     mark_best,
@@ -55,6 +56,6 @@ def build(spec: TableSpec, runs, paper: bool) -> Table:
     return table
 
 
-TABLE = TableSpec("taiga-complexity", "Table VII: complexity of the methods on TAIGA", [],
-                  COLUMNS, build=build,
-                  runs=[planned(b, m) for b, m, _ in ROWS if b is not None])
+TABLE = register_table(TableSpec("taiga-complexity", "Table VII: complexity of the methods on TAIGA", [],
+                                 COLUMNS, build=build,
+                                 runs=[planned(b, m) for b, m, _ in ROWS if b is not None]))

@@ -2,6 +2,7 @@
 
 from rsbench.reports.plan import PlannedRun
 from rsbench.reports.table import Column, TableSpec
+from rsbench.reports.tables.registry import register_table
 
 METHODS = [("single-task", "Scratch"),
            ("fine-tune-frozen", "Pre-trained ResNet-34 on ImageNet"),
@@ -19,7 +20,7 @@ RUNS = [PlannedRun(*SOURCE)] + [
         PlannedRun(b, "fine-tune", weights=True),
         PlannedRun(b, "mtln", source=SOURCE))]
 
-TABLE = TableSpec("transfer", "Table VI: generalisation to unseen datasets, OA (%)", METHODS,
-                  [Column("PatternNet", "transfer-patternnet", "*.oa", paper_key="patternnet"),
-                   Column("EuroSAT", "transfer-eurosat", "*.oa", paper_key="eurosat")],
-                  paper_table="transfer", runs=RUNS)
+TABLE = register_table(TableSpec("transfer", "Table VI: generalisation to unseen datasets, OA (%)", METHODS,
+                                 [Column("PatternNet", "transfer-patternnet", "*.oa", paper_key="patternnet"),
+                                  Column("EuroSAT", "transfer-eurosat", "*.oa", paper_key="eurosat")],
+                                 paper_table="transfer", runs=RUNS))
