@@ -55,13 +55,23 @@ class TrainState:
     epoch: int = 0  # epochs finished
 
 
-@dataclass
+@dataclass(kw_only=True)
+class Hooks:
+    """What the loop calls back: ``progress_eval(epoch)`` returns the entries added to the
+    epoch's record (empty when no evaluation is due); ``on_epoch_end(state, row)`` saves the
+    checkpoint and history; ``on_step(step, task_losses)`` sees every step (e.g. TensorBoard)."""
+
+    progress_eval: Callable[[int], dict] = lambda epoch: {}
+    on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
+    on_step: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None
+
+
+@dataclass(kw_only=True)
 class Loop:
-    """What stays fixed while training: data, losses, device, and the per-epoch hooks.
+    """What stays fixed while training: data, losses, device, and the hooks (built with
+    keywords).
 
     ``plan(epoch)`` names the groups each step of the epoch draws from (and sets the samplers);
-    ``progress_eval(epoch)`` returns the entries added to the epoch's record (empty when no
-    evaluation is due); ``on_epoch_end(state, row)`` saves the checkpoint and history.
     ``shared`` are the parameters the weighting treats as shared between tasks.
     """
 
@@ -76,10 +86,8 @@ class Loop:
     device: torch.device
     dist: DistInfo
     amp: torch.dtype | None = None
-    progress_eval: Callable[[int], dict] = lambda epoch: {}
-    on_epoch_end: Callable[[TrainState, dict], None] = lambda state, row: None
     shared: Sequence[nn.Parameter] = ()
-    on_step: Callable[[int, Mapping[str, torch.Tensor]], None] | None = None  # e.g. TensorBoard
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 def auxiliary_loss(model: nn.Module, targets: Mapping[str, torch.Tensor]
@@ -171,8 +179,8 @@ def train(loop: Loop, state: TrainState) -> None:
                                   extra)
             state.scaler.step(state.optimizer)
             state.scaler.update()
-            if loop.on_step is not None:
-                loop.on_step(epoch * len(plan) + i, task_losses)
+            if loop.hooks.on_step is not None:
+                loop.hooks.on_step(epoch * len(plan) + i, task_losses)
             zero = total.new_zeros((), dtype=torch.float64)
             sums += torch.stack([total.double()]
                                 + [task_losses[t].detach().double() if t in task_losses
@@ -189,7 +197,7 @@ def train(loop: Loop, state: TrainState) -> None:
         row.update({f"weight_{t}": w for t, w in state.weighting.weights().items()})
         state.weighting.epoch_end({t: row[f"loss_{t}"] for t in loop.tasks})
         state.scheduler.step()
-        row.update(loop.progress_eval(epoch))
+        row.update(loop.hooks.progress_eval(epoch))
         state.history.append(row)
         state.epoch = epoch + 1
-        loop.on_epoch_end(state, row)
+        loop.hooks.on_epoch_end(state, row)

@@ -51,7 +51,7 @@ from rsbench.training.distributed import barrier, broadcast_object, init_distrib
 from rsbench.training.evaluation import Evaluator
 from rsbench.training.factories import make_optimizer, make_scheduler
 from rsbench.training.identity import identity, results_settings, sha256_bytes, start_settings
-from rsbench.training.loop import GroupForward, Loop, TrainState, train
+from rsbench.training.loop import GroupForward, Hooks, Loop, TrainState, train
 from rsbench.training.losses import make_loss
 from rsbench.training.run_config import dataset_windows, read_run_config
 from rsbench.training.run_data import (
@@ -324,10 +324,12 @@ class Run:
                          f"({row['seconds']:.1f} s, {row['samples_per_s']:.1f} samples/s)")
             barrier(self.dist)
 
-        train(Loop(self.tasks, step_module, loaders, plan, prep,
-                   self._losses(), epochs, self.req.seed, self.device, self.dist, self.amp,
-                   progress_eval, on_epoch_end, shared,
-                   on_step=(lambda step, losses: tb.step(step, losses)) if tb else None), state)
+        hooks = Hooks(progress_eval=progress_eval, on_epoch_end=on_epoch_end,
+                      on_step=(lambda step, losses: tb.step(step, losses)) if tb else None)
+        train(Loop(tasks=self.tasks, step_module=step_module, loaders=loaders, plan=plan,
+                   prep=prep, losses=self._losses(), epochs=epochs, seed=self.req.seed,
+                   device=self.device, dist=self.dist, amp=self.amp, shared=shared,
+                   hooks=hooks), state)
 
         results = self.evaluate(model, prep, self.cfg["test_split"], plot_dir=self.dir,
                                 title=f"{self.method} on {{task}} ({self.cfg['benchmark']}, "
