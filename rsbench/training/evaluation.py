@@ -12,12 +12,12 @@ from torch import nn
 
 from rsbench.datasets.format.reader import Dataset as BuiltDataset
 from rsbench.progress import progress
+from rsbench.training.batchnorm import keep_frozen_bn_eval
 from rsbench.training.config import resolve, task_settings
 from rsbench.training.data import EpochBatches, TaskGroup, make_loader, make_reader
 from rsbench.training.device import autocast
 from rsbench.training.distributed import DistInfo, all_reduce_sum
 from rsbench.training.metrics import METRICS
-from rsbench.training.transfer import keep_frozen_bn_eval
 
 
 @dataclass

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from rsbench.progress import progress
+from rsbench.training.batchnorm import keep_frozen_bn_eval
 from rsbench.training.data import TaskGroup
 from rsbench.training.device import autocast
 from rsbench.training.distributed import DistInfo, all_reduce_sum
-from rsbench.training.transfer import keep_frozen_bn_eval
 
 
 class GroupForward(nn.Module):

@@ -20,6 +20,7 @@ from torch import nn
 
 from rsbench.errors import InputError, UsageError
 from rsbench.models.base import TaskInfo
+from rsbench.training.batchnorm import keep_frozen_bn_eval
 from rsbench.training.run_config import RunConfig, read_run_config
 from rsbench.training.run_folder import CONFIG_FILE, add_task, build_from_spec, rebuild_model
 
@@ -32,15 +33,6 @@ def freeze_shared(model: nn.Module) -> None:
     for p in params():
         p.requires_grad_(False)
     keep_frozen_bn_eval(model)
-
-
-def keep_frozen_bn_eval(model: nn.Module) -> None:
-    """Put BatchNorm layers whose parameters are all frozen in eval mode (fixed statistics)."""
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            ps = list(m.parameters(recurse=False))
-            if ps and not any(p.requires_grad for p in ps):
-                m.eval()
 
 
 def finished_run_config(run: str | Path) -> RunConfig:
