@@ -17,7 +17,6 @@ from rsbench.datasets.sources import sources_for
 from rsbench.datasets.sources.scenes import read_scene_dataset
 from rsbench.errors import InputError, UsageError
 
-TRANSFER_SOURCES = sources_for("transfer")  # registered with benchmark="transfer"
 PAPER_TRAIN_PER_CLASS = 100
 
 

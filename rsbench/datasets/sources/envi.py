@@ -27,7 +27,6 @@ from rsbench.errors import InputError
 # ENVI "data type" codes -> numpy dtypes (byte order applied separately)
 ENVI_DTYPES = {1: "u1", 2: "i2", 3: "i4", 4: "f4", 5: "f8", 12: "u2", 13: "u4", 14: "i8",
                15: "u8"}
-DTYPE_CODES = {np.dtype(v).str[1:]: k for k, v in ENVI_DTYPES.items()}
 # header fields whose {...} value is free text, not a comma-separated list
 TEXT_FIELDS = {"description", "band descriptions", "coordinate system string"}
 
