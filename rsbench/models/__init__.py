@@ -14,8 +14,9 @@ from typing import Any
 from rsbench.errors import UsageError
 from rsbench.models.registry import model_factories, register_model
 
-__all__ = ["available_models", "build_model", "check_options", "default_weighting",
-           "model_factories", "register_model", "takes_option"]
+__all__ = ["architecture_of", "available_models", "build_model", "check_options",
+           "default_weighting", "model_factories", "register_model", "starts_from_weights",
+           "takes_option"]
 
 
 def available_models() -> list[str]:
@@ -39,6 +40,20 @@ def takes_option(name: str, option: str) -> bool:
         return False
     params = list(inspect.signature(factory).parameters.values())[1:]
     return any(p.name == option or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def architecture_of(name: str) -> str:
+    """The model whose networks ``name`` builds (its factory's ``architecture``, e.g.
+    fine-tune's is single-task: only the starting weights differ); ``name`` itself otherwise."""
+    factory = model_factories().get(name)
+    return getattr(factory, "architecture", name) if factory else name
+
+
+def starts_from_weights(name: str) -> bool:
+    """Whether model ``name`` is defined by starting from given weights (fine-tune: ImageNet),
+    so its runs need ``--weights`` and are not a separate "+pretrained" method."""
+    factory = model_factories().get(name)
+    return bool(getattr(factory, "starts_from_weights", False)) if factory else False
 
 
 def default_weighting(name: str) -> str | None:

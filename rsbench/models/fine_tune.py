@@ -22,3 +22,8 @@ def build_fine_tune(tasks: list[TaskInfo], backbone: str = "resnet34", in_channe
         raise UsageError("fine-tune starts from ImageNet weights: pass --weights PATH (a "
                          f"torchvision {backbone} state-dict file) or --weights imagenet")
     return SingleTask(tasks, backbone=backbone, in_channels=in_channels, weights=weights)
+
+
+# registered facts the rest of rsbench reads (models.architecture_of / models.starts_from_weights)
+build_fine_tune.architecture = "single-task"  # its networks are single-task's
+build_fine_tune.starts_from_weights = True  # a run needs --weights; it is no "+pretrained" row

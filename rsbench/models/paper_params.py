@@ -114,16 +114,11 @@ def benchmark(name: str) -> Benchmark:
 
 def breakdown(model: str, bench: str) -> dict[str, int]:
     """``parameter_breakdown()`` of ``model`` built for benchmark ``bench`` (meta device)."""
-    from rsbench.models import build_model
+    from rsbench.models import architecture_of, build_model
 
     spec = benchmark(bench)
-    with torch.device("meta"):
-        if model == "fine-tune":  # the same networks as single-task, only initialised otherwise
-            from rsbench.models.single_task import SingleTask
-
-            net = SingleTask(list(spec.tasks), backbone=spec.backbone)
-        else:
-            net = build_model(model, list(spec.tasks), backbone=spec.backbone)
+    with torch.device("meta"):  # fine-tune: single-task's networks, only initialised otherwise
+        net = build_model(architecture_of(model), list(spec.tasks), backbone=spec.backbone)
     return net.parameter_breakdown()
 
 

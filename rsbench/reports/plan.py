@@ -37,12 +37,14 @@ class PlannedRun:
 
 def planned(benchmark: str, method: str) -> PlannedRun:
     """The run behind a method name: ``MODEL`` or ``MODEL+WEIGHTING``; ``fine-tune`` needs
-    ImageNet weights."""
+    ImageNet weights (a model that starts from weights, registered with the model)."""
     from rsbench.training.weighting import WEIGHTINGS  # the registry of weightings
 
     model, _, weighting = method.partition("+")
     options = ("--weighting", weighting) if weighting in WEIGHTINGS else ()
-    return PlannedRun(benchmark, model, options, weights=model == "fine-tune")
+    from rsbench.models import starts_from_weights
+
+    return PlannedRun(benchmark, model, options, weights=starts_from_weights(model))
 
 
 def plan_rows(benchmarks: Iterable[str], methods: Iterable[str]) -> list[PlannedRun]:

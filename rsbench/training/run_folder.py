@@ -160,11 +160,11 @@ def _unknown_options(factory: Any, options: Mapping[str, Any]) -> list[str]:
 def _build(spec: ModelSpec, stage: list[str]) -> nn.Module:
     """The model of ``spec`` (starting weights not read); ``stage[0]`` says which part of the
     spec is being built, for the message when it fails."""
-    from rsbench.models import build_model
+    from rsbench.models import architecture_of, build_model
     from rsbench.models.base import TaskInfo
 
     kwargs = {k: v for k, v in spec.kwargs.items() if k != "weights"}
-    name = "single-task" if spec.name == "fine-tune" else spec.name
+    name = architecture_of(spec.name)
     stage[0] = "kwargs"
     model = build_model(name, [TaskInfo(*t.to_json()) for t in spec.tasks], **kwargs)
     for i, added in enumerate(spec.added):
@@ -182,7 +182,7 @@ def check_spec(spec: Mapping[str, Any] | ModelSpec, source: Path | None = None) 
     ``source``: the config.json the spec was read from; problems then name that file and the
     field (exit 1). Without it the spec is the run's own (benchmark config and --set): exit 2.
     """
-    from rsbench.models import model_factories
+    from rsbench.models import architecture_of, model_factories
 
     spec = _typed(spec, source)
     if source:
@@ -190,7 +190,7 @@ def check_spec(spec: Mapping[str, Any] | ModelSpec, source: Path | None = None) 
     else:
         where, fix, error = "the model options (model_options, --set)", "", UsageError
     factories = model_factories()
-    name = "single-task" if spec.name == "fine-tune" else spec.name
+    name = architecture_of(spec.name)
     if name not in factories:
         known = ", ".join(sorted(factories))
         raise error(f"{where}.name {spec.name!r} is not a model of this rsbench (its models: "

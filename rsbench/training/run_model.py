@@ -26,7 +26,9 @@ def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
                              f"--model {base} (the run's model is the one transferred)")
         return f"{base}-{'frozen' if frozen else 'transfer'}"
     name = f"{model}-frozen" if frozen else model
-    if weights and model != "fine-tune":
+    from rsbench.models import starts_from_weights
+
+    if weights and not starts_from_weights(model):
         name += "+pretrained"  # not the paper's from-scratch method: its own table row
     return name + cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
 
