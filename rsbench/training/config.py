@@ -48,7 +48,6 @@ DEFAULTS: dict[str, Any] = {
     "batch_reader": None,            # dotted path: custom reader factory (see training/data.py)
     "prepare": None,                 # dotted path: custom on-device input preparation
     "transfer": None,                # {"from_benchmark": "msc", "init_branch": "merced"}
-    "report": {},
     "unstated": {},                  # {setting: sentence}: what the paper does not state
 }
 
