@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SEED, source_options, workers_option
+from rsbench.cli.options import build_options, source_options
 
 
 class SquareSize(click.ParamType):
@@ -45,12 +45,7 @@ SQUARE_SIZE = SquareSize()
 @click.option("--mapping", type=click.Path(), default=None,
               help="CSV mapping the shared classes to each source's class folders [default: "
               "rsbench/data/mini_msc_mapping.csv].")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@workers_option
-@click.option("--splits", "splits", type=click.Path(), default=None,
-              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
-                   "whatever --seed.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
+@build_options()
 def build_msc(out, mini, size, train_fraction, per_class, mapping, seed, workers, resume, splits,
               **sources) -> None:
     """Build MSC (all images of every source) or mini-MSC (--mini) for multi-task scene

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SEED, workers_option
+from rsbench.cli.options import build_options
 
 
 @click.command("build-psc")
@@ -29,12 +29,7 @@ from rsbench.cli.options import SEED, workers_option
 @click.option("--split-by", type=click.Choice(["patch", "image"]), default="patch",
               show_default=True, help="patch: per-class split (the paper); image: whole source "
               "images held out (no spatial leakage).")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@workers_option
-@click.option("--splits", "splits", type=click.Path(), default=None,
-              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
-                   "whatever --seed.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
+@build_options()
 def build_psc(gid_root, gid_mtl, classes, out, size, stride, min_fraction, min_labelled,
               max_off_palette, bands, train_fraction, split_by, seed, workers, resume,
               splits) -> None:

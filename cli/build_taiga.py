@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import SEED
+from rsbench.cli.options import build_options
 
 
 @click.command("build-taiga")
@@ -31,11 +31,7 @@ from rsbench.cli.options import SEED
               help="Categories below this share of labelled pixels become 'ignore'.")
 @click.option("--clip-percentile", type=float, default=98.0, show_default=True,
               help="Clip continuous targets at this percentile of non-zero training values.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--splits", "splits", type=click.Path(), default=None,
-              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
-                   "whatever --seed.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
+@build_options(workers=False)
 def build_taiga(taiga_root, out, patch, stride, bands, split, test_fraction, val_fraction,
                 block_size, test_stands, min_class_fraction, clip_percentile, seed,
                 resume, splits) -> None:

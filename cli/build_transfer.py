@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rsbench.cli.build_msc import SQUARE_SIZE
-from rsbench.cli.options import SEED, source_options, workers_option
+from rsbench.cli.options import build_options, source_options
 
 
 @click.command("build-transfer")
@@ -15,12 +15,7 @@ from rsbench.cli.options import SEED, source_options, workers_option
               help="Training images per class; all the others are test images.")
 @click.option("--size", type=SQUARE_SIZE, default=224, show_default=True,
               help="Images are resized (antialiased) to SIZE×SIZE once, at build time.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@workers_option
-@click.option("--splits", "splits", type=click.Path(), default=None,
-              help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
-                   "whatever --seed.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted build in --out.")
+@build_options()
 def build_transfer(out, train_per_class, size, seed, workers, resume, splits, **sources) -> None:
     """Build a generalization set of Table VI: --train-per-class images of each class for
     training, the rest for testing.

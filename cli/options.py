@@ -50,3 +50,25 @@ def source_options(benchmark: str):
         return f
 
     return add
+
+
+def build_options(workers: bool = True):
+    """The options every builder shares, after its own: ``--seed``, ``--workers`` (builders that
+    decode in parallel), ``--splits`` and ``--resume``."""
+    shared = [click.option("--seed", type=SEED, default=0, show_default=True)]
+    if workers:
+        shared.append(workers_option)
+    shared += [
+        click.option("--splits", "splits", type=click.Path(), default=None,
+                     help="A splits.csv (from an earlier build's folder) to reproduce exactly, "
+                          "whatever --seed."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted build in --out."),
+    ]
+
+    def add(f):
+        for option in reversed(shared):  # decorators apply bottom-up: keep the listed order
+            f = option(f)
+        return f
+
+    return add
+
