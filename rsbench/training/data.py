@@ -97,13 +97,22 @@ class ArrayReader:
         return out if out is not None else np.empty(shape, dtype)
 
     def _read(self, name: str, rows: np.ndarray, key: str | None = None) -> np.ndarray:
+        """Array ``name`` for ``rows``: rows of a sample array, or windows into a raster (of one
+        size: copied straight into one array, the common case of TAIGA's windows)."""
         meta = self.data.manifest["arrays"][name]
+        arr = self.data.array(name)
         if meta.get("layout", "sample") == "sample":
-            arr = self.data.array(name)
             out = self._buffer(key, (len(rows), *arr.shape[1:]), arr.dtype)
             return np.ascontiguousarray(arr[rows]) if out is None \
                 else np.take(arr, rows, axis=0, out=out)
-        return np.stack([self.data.sample_array(name, int(r)) for r in rows])
+        cols = [self.data.index[c].to_numpy() for c in meta["window_columns"]]
+        r, c, h, w = (col[rows] for col in cols)
+        if (h == h[0]).all() and (w == w[0]).all():
+            out = self._empty(key, (len(rows), int(h[0]), int(w[0]), *arr.shape[2:]), arr.dtype)
+            for i in range(len(rows)):
+                out[i] = arr[r[i]:r[i] + h[0], c[i]:c[i] + w[0]]
+            return out
+        return np.stack([arr[r[i]:r[i] + h[i], c[i]:c[i] + w[i]] for i in range(len(rows))])
 
     def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         rows = np.sort(np.asarray(rows, dtype=np.int64))  # sorted reads are sequential on disk

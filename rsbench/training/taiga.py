@@ -53,20 +53,6 @@ class TaigaReader(ArrayReader):
             self._stats = (torch.from_numpy(lo), torch.from_numpy(rng))
         return self._stats
 
-    def _read(self, name: str, rows: np.ndarray, key: str | None = None) -> np.ndarray:
-        meta = self.data.manifest["arrays"][name]
-        if meta.get("layout", "sample") == "sample":
-            return super()._read(name, rows, key)
-        arr = self.data.array(name)
-        cols = [self.data.index[c].to_numpy() for c in meta["window_columns"]]
-        r, c, h, w = (col[rows] for col in cols)
-        if (h == h[0]).all() and (w == w[0]).all():
-            out = self._empty(key, (len(rows), int(h[0]), int(w[0]), *arr.shape[2:]), arr.dtype)
-            for i in range(len(rows)):
-                out[i] = arr[r[i]:r[i] + h[0], c[i]:c[i] + w[0]]
-            return out
-        return np.stack([arr[r[i]:r[i] + h[i], c[i]:c[i] + w[i]] for i in range(len(rows))])
-
     def __call__(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         out = super().__call__(rows)
         lo, rng = self.stats()
