@@ -13,7 +13,8 @@ from rsbench.errors import UsageError
 from rsbench.training.weighting import WEIGHTINGS, build_weighting
 
 TYPES = {"a": "classification", "b": "regression"}
-COMBINERS = ("aligned-mtl", "cagrad", "graddrop", "gradvac", "imtl-g", "imtl-h", "mgda", "pcgrad")
+COMBINERS = ("aligned-mtl", "cagrad", "graddrop", "gradvac", "imtl-g", "imtl-h", "mgda", "pcgrad",
+             "upgrad")
 
 
 def _linear_losses(a, b, theta=None):

@@ -1,0 +1,244 @@
+"""FAMO, STCH, FairGrad and UPGrad against hand-computed cases (fixed gradients: losses linear in
+a shared θ, L_t = θ·g_t + c_t, so ∇L_t = g_t and L_t = c_t at θ = 0) and against LibMTL's
+formulas, re-implemented below from LibMTL's source (``LibMTL/weighting/{FAMO,STCH,FairGrad,
+UPGrad}.py``) on the same gradients; ``-s`` prints the largest difference of each."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rsbench.training.weighting import build_weighting
+from rsbench.training.weighting.upgrad import upgrad_weights
+
+NAMES = ["a", "b", "c"]
+
+
+def _off() -> torch.amp.GradScaler:
+    return torch.amp.GradScaler("cpu", enabled=False)
+
+
+def _update(w, grads, consts, scaler=None) -> torch.Tensor:
+    """One backward of ``w`` on L_t = θ·g_t + c_t at θ = 0: the written θ.grad."""
+    g = torch.as_tensor(grads, dtype=torch.float32)
+    c = torch.as_tensor(consts, dtype=torch.float32)
+    theta = torch.nn.Parameter(torch.zeros(g.shape[1]))
+    w.backward({n: theta @ g[i] + c[i] for i, n in enumerate(NAMES[:len(g)])}, [theta],
+               scaler or _off())
+    return theta.grad
+
+
+def _make(name, n=2, **options):
+    return build_weighting(name, NAMES[:n], {t: "regression" for t in NAMES[:n]}, **options)
+
+
+def _report(name: str, got, ref) -> float:
+    diff = float((torch.as_tensor(got).double() - torch.as_tensor(ref).double()).abs().max())
+    print(f"{name}: max |rsbench - LibMTL| = {diff:.2e}")
+    return diff
+
+
+EYE2 = [[1.0, 0.0], [0.0, 1.0]]
+
+
+# ---------------------------------------------------------------------------- FAMO --------
+
+def test_famo_first_weights_are_inverse_losses_and_xi_moves_to_the_lagging_task() -> None:
+    w = _make("famo")
+    # ξ = 0: z = (1/2, 1/2), weights (1/L_t) / Σ 1/L = (1, 1/4) / 1.25
+    torch.testing.assert_close(_update(w, EYE2, [1.0, 4.0]), torch.tensor([0.8, 0.2]))
+    # task a halves its loss, b stays: δ = (log 2, 0); Adam's first step moves each logit by
+    # −lr · sign(∂z/∂ξ · δ) = (−0.025, +0.025): weight shifts to the task that did not improve
+    g = _update(w, EYE2, [0.5, 4.0])
+    torch.testing.assert_close(w.xi, torch.tensor([-0.025, 0.025], dtype=torch.float64),
+                               rtol=0, atol=1e-8)  # Adam eps: 1e-8 / |g|
+    z = torch.softmax(torch.tensor([-0.025, 0.025]), 0)
+    ref = (z / torch.tensor([0.5, 4.0])) / (z / torch.tensor([0.5, 4.0])).sum()
+    torch.testing.assert_close(g, ref)
+
+
+def _libmtl_famo(loss_seq, lr=0.025, gamma=1e-3):
+    """LibMTL FAMO: backward(L_k) then update_w(L_{k+1}); the weights are ∂loss/∂L."""
+    t = len(loss_seq[0])
+    w = torch.zeros(t, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=lr, weight_decay=gamma)
+    min_losses = torch.zeros(t, dtype=torch.float64)
+    out = []
+    for k, L in enumerate(loss_seq):
+        losses = torch.tensor(L, dtype=torch.float64, requires_grad=True)
+        z = F.softmax(w, -1)
+        D = losses - min_losses + 1e-8
+        c = (z / D).sum().detach()
+        loss = (D.log() * z / c).sum()
+        out.append(torch.autograd.grad(loss, losses)[0])
+        if k + 1 < len(loss_seq):
+            curr = torch.tensor(loss_seq[k + 1], dtype=torch.float64)
+            delta = (losses.detach() - min_losses + 1e-8).log() - (curr - min_losses + 1e-8).log()
+            d = torch.autograd.grad(F.softmax(w, -1), w, grad_outputs=delta.detach())[0]
+            opt.zero_grad(set_to_none=False)
+            w.grad = d
+            opt.step()
+    return torch.stack(out)
+
+
+def test_famo_agrees_with_libmtl_over_steps() -> None:
+    gen = torch.Generator().manual_seed(3)
+    seq = (torch.rand(12, 3, generator=gen, dtype=torch.float64) * 2 + 0.1).tolist()
+    w = _make("famo", 3)
+    grads = torch.eye(3).tolist()  # orthogonal unit gradients: the update is the weights
+    got = torch.stack([_update(w, grads, L).double() for L in seq])
+    diff = _report("famo", got, _libmtl_famo(seq))
+    assert diff < 1e-6
+
+
+# ---------------------------------------------------------------------------- STCH --------
+
+def test_stch_warms_up_on_log_losses_then_weights_against_the_nadir() -> None:
+    w = _make("stch", warmup_epoch=0)
+    # warm-up epoch 0: Σ log L_t, gradient weights 1 / L_t
+    torch.testing.assert_close(_update(w, EYE2, [1.0, 4.0]), torch.tensor([1.0, 0.25]))
+    w.epoch_end({})
+    # nadir n = (1, 4); L = (2, 4): r = L/n = (2, 1), softmax(log r) = (2/3, 1/3),
+    # weights T s_t / (n_t r_t) = (2·2/3/2, 2·1/3/4) = (2/3, 1/6)
+    torch.testing.assert_close(_update(w, EYE2, [2.0, 4.0]), torch.tensor([2 / 3, 1 / 6]))
+    assert w.weights() == pytest.approx({"a": 2 / 3, "b": 1 / 6})
+
+
+def _libmtl_stch(epochs, mu=1.0, warmup_epoch=4):
+    """LibMTL STCH.backward over epochs of steps; the weights are ∂loss/∂L."""
+    nadir, avg, count, out = None, 0.0, 0, []
+    for epoch, steps in enumerate(epochs):
+        for L in steps:
+            losses = torch.tensor(L, dtype=torch.float64, requires_grad=True)
+            if epoch < warmup_epoch:
+                loss = torch.log(losses + 1e-20).sum()
+            elif epoch == warmup_epoch:
+                loss = torch.log(losses + 1e-20).sum()
+                avg = avg + losses.detach()
+                count += 1
+            else:
+                if nadir is None:
+                    nadir = avg / count
+                lg = torch.log(losses / nadir + 1e-20)
+                loss = mu * torch.log(torch.sum(torch.exp((lg - lg.data.max()) / mu))) * len(L)
+            out.append(torch.autograd.grad(loss, losses)[0])
+    return torch.stack(out)
+
+
+def test_stch_agrees_with_libmtl_over_epochs() -> None:
+    gen = torch.Generator().manual_seed(5)
+    epochs = (torch.rand(4, 3, 3, generator=gen, dtype=torch.float64) * 2 + 0.1).tolist()
+    w = _make("stch", 3, mu=0.5, warmup_epoch=1)
+    got = []
+    for steps in epochs:
+        got += [_update(w, torch.eye(3).tolist(), L).double() for L in steps]
+        w.epoch_end({})
+    diff = _report("stch", torch.stack(got), _libmtl_stch(epochs, mu=0.5, warmup_epoch=1))
+    assert diff < 1e-6
+
+
+# ------------------------------------------------------------------------ FairGrad --------
+
+def test_fairgrad_orthogonal_case_and_its_weighted_heads() -> None:
+    # G = diag(1, 4), α = 1: w_a = 1 / w_a, 4 w_b = 1 / w_b -> w = (1, 1/2), update (1, 1)
+    w = _make("fairgrad")
+    torch.testing.assert_close(_update(w, [[1.0, 0.0], [0.0, 2.0]], [1.0, 1.0]),
+                               torch.tensor([1.0, 1.0]), rtol=1e-5, atol=1e-6)
+    assert w.weights() == pytest.approx({"a": 1.0, "b": 0.5}, rel=1e-5)
+    # α = 2: w_a² · w_a... G w = w^(−1/2): w_a = 1, 4 w_b = w_b^(−1/2) -> w_b = 4^(−2/3)
+    w2 = _make("fairgrad", alpha=2.0)
+    _update(w2, [[1.0, 0.0], [0.0, 2.0]], [1.0, 1.0])
+    assert w2.weights() == pytest.approx({"a": 1.0, "b": 4 ** (-2 / 3)}, rel=1e-5)
+    # the loss scale does not change the weights
+    w3 = _make("fairgrad")
+    g3 = _update(w3, [[1.0, 0.0], [0.0, 2.0]], [1.0, 1.0],
+                 torch.amp.GradScaler("cpu", init_scale=2.0 ** 10))
+    torch.testing.assert_close(g3 / 2.0 ** 10, torch.tensor([1.0, 1.0]), rtol=1e-5, atol=1e-6)
+
+
+def test_fairgrad_agrees_with_libmtl() -> None:
+    from scipy.optimize import least_squares
+
+    g = torch.randn(3, 40, generator=torch.Generator().manual_seed(2)) * 0.3
+    g[1] -= 0.5 * g[0]
+    w = _make("fairgrad", 3)
+    got = _update(w, g, [1.0, 1.0, 1.0])
+    A = (g @ g.T).numpy().astype(np.float64)  # LibMTL: GTG of the autograd gradients
+    res = least_squares(lambda x: A @ x - np.power(1 / x, 1.0), np.ones(3) / 3, bounds=(0, np.inf))
+    ref = torch.as_tensor(res.x, dtype=torch.float32) @ g
+    diff = _report("fairgrad", got, ref)
+    assert diff < 1e-5
+    x = torch.tensor([w.weights()[n] for n in NAMES], dtype=torch.float64)
+    torch.testing.assert_close(torch.as_tensor(A) @ x, 1 / x, rtol=1e-4, atol=1e-5)
+
+
+# -------------------------------------------------------------------------- UPGrad --------
+
+def test_upgrad_keeps_agreeing_gradients_and_projects_conflicting_ones_by_hand() -> None:
+    # non-negative inner products: every gradient is in the dual cone -> the mean
+    w = _make("upgrad", reg_eps=0.0)
+    torch.testing.assert_close(_update(w, [[1.0, 0.0], [1.0, 1.0]], [1.0, 1.0]),
+                               torch.tensor([1.0, 0.5]))
+    # g1 = (1, 0), g2 = (−1, 1): g1/2 projects onto {x·g2 = 0} -> (1/4, 1/4), g2/2 onto
+    # {x·g1 = 0} -> (0, 1/2); the update is their sum (1/4, 3/4)
+    w = _make("upgrad", reg_eps=0.0)
+    torch.testing.assert_close(_update(w, [[1.0, 0.0], [-1.0, 1.0]], [1.0, 1.0]),
+                               torch.tensor([0.25, 0.75]), rtol=1e-5, atol=1e-6)
+    # with the default regularisation the update stays within 1e-3 and has no conflict
+    w = _make("upgrad")
+    g = _update(w, [[1.0, 0.0], [-1.0, 1.0]], [1.0, 1.0])
+    torch.testing.assert_close(g, torch.tensor([0.25, 0.75]), rtol=0, atol=1e-3)
+    assert g @ torch.tensor([1.0, 0.0]) >= 0 and g @ torch.tensor([-1.0, 1.0]) >= 0
+
+
+def _qp_by_active_sets(G: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """min vᵀGv s.t. v ≥ u by trying every active set and keeping the one meeting the KKT
+    conditions (what quadprog returns for LibMTL's ``solve_qp(G, 0, −I, −u)``)."""
+    m = len(u)
+    for k in range(m + 1):
+        for active in itertools.combinations(range(m), k):
+            free = [i for i in range(m) if i not in active]
+            v = u.copy()
+            if free:
+                act = list(active)
+                rhs = -G[np.ix_(free, act)] @ u[act] if act else np.zeros(len(free))
+                v[free] = np.linalg.solve(G[np.ix_(free, free)], rhs)
+            lam = 2 * G @ v
+            if (v >= u - 1e-12).all() and (lam[list(active)] >= -1e-12).all():
+                return v
+    raise AssertionError("no KKT point")
+
+
+def _libmtl_upgrad(grads, norm_eps=1e-4, reg_eps=1e-4):  # LibMTL UPGrad.backward's weights
+    G = (grads @ grads.T).double().numpy()
+    tr = G.diagonal().sum()
+    G = np.zeros_like(G) if tr < norm_eps else G / tr
+    G = G + reg_eps * np.eye(len(G))
+    U = np.diag(np.ones(len(G)) / len(G))
+    W = np.stack([_qp_by_active_sets(G, u) for u in U])
+    return torch.as_tensor(W.sum(0))
+
+
+def test_upgrad_agrees_with_libmtl() -> None:
+    worst = 0.0
+    for seed in range(5):
+        g = torch.randn(3, 30, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        g[1] -= 0.9 * g[0]
+        g[2] -= 0.7 * g[1]
+        worst = max(worst, float((upgrad_weights(g @ g.T) - _libmtl_upgrad(g)).abs().max()))
+        got = _update(_make("upgrad", 3), g.float(), [1.0, 1.0, 1.0]).double()
+        worst = max(worst, float((got - _libmtl_upgrad(g).float().double() @ g).abs().max()))
+    print(f"upgrad: max |rsbench - LibMTL| = {worst:.2e}")
+    assert worst < 1e-5
+
+
+def test_upgrad_weights_do_not_depend_on_the_gradient_scale() -> None:
+    g = torch.randn(3, 20, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    g[1] -= g[0]
+    torch.testing.assert_close(upgrad_weights(g @ g.T), upgrad_weights(1024 ** 2 * (g @ g.T)))
+    assert math.isfinite(float(upgrad_weights(torch.zeros(3, 3)).sum()))
