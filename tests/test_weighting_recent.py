@@ -1,7 +1,8 @@
-"""FAMO, STCH, FairGrad and UPGrad against hand-computed cases (fixed gradients: losses linear in
-a shared θ, L_t = θ·g_t + c_t, so ∇L_t = g_t and L_t = c_t at θ = 0) and against LibMTL's
-formulas, re-implemented below from LibMTL's source (``LibMTL/weighting/{FAMO,STCH,FairGrad,
-UPGrad}.py``) on the same gradients; ``-s`` prints the largest difference of each."""
+"""FAMO, STCH, FairGrad, UPGrad, MoCo and ExcessMTL against hand-computed cases (fixed
+gradients: losses linear in a shared θ, L_t = θ·g_t + c_t, so ∇L_t = g_t and L_t = c_t at
+θ = 0) and against LibMTL's formulas, re-implemented below from LibMTL's source
+(``LibMTL/weighting/{FAMO,STCH,FairGrad,UPGrad,MoCo,ExcessMTL}.py``) on the same gradients;
+``-s`` prints the largest difference of each."""
 
 from __future__ import annotations
 
@@ -242,3 +243,91 @@ def test_upgrad_weights_do_not_depend_on_the_gradient_scale() -> None:
     g[1] -= g[0]
     torch.testing.assert_close(upgrad_weights(g @ g.T), upgrad_weights(1024 ** 2 * (g @ g.T)))
     assert math.isfinite(float(upgrad_weights(torch.zeros(3, 3)).sum()))
+
+
+# ---------------------------------------------------------------------------- MoCo --------
+
+def test_moco_first_step_by_hand() -> None:
+    # g = (2, 0), (0, 1), L = (1, 3): ĝ = (1, 0), (0, 3); β_1 = 0.5: y = (0.5, 0), (0, 1.5);
+    # λ = softmax(1/2 − 0.1 · diag(0.25, 2.25) · 1/2) = softmax(0.4875, 0.3875)
+    w = _make("moco")
+    g = _update(w, [[2.0, 0.0], [0.0, 1.0]], [1.0, 3.0])
+    lam_a = 1 / (1 + math.exp(-0.1))
+    torch.testing.assert_close(g, torch.tensor([0.5 * lam_a, 1.5 * (1 - lam_a)]))
+    assert w.weights() == pytest.approx({"a": lam_a, "b": 1 - lam_a})
+
+
+def _libmtl_moco(steps, beta=0.5, beta_sigma=0.5, gamma=0.1, gamma_sigma=0.5, rho=0.0):
+    """LibMTL MoCo.backward over steps of (grads, losses): the shared updates."""
+    t = steps[0][0].shape[0]
+    y = torch.zeros_like(steps[0][0])
+    lambd = torch.ones(t, dtype=y.dtype) / t
+    out = []
+    for k, (grads, losses) in enumerate(steps, start=1):
+        grads = grads.clone()
+        for tn in range(t):
+            grads[tn] = grads[tn] / (grads[tn].norm() + 1e-8) * losses[tn]
+        y = y - (beta / k ** beta_sigma) * (y - grads)
+        lambd = F.softmax(lambd - (gamma / k ** gamma_sigma) * (y @ y.t() + rho * torch.eye(t))
+                          @ lambd, -1)
+        out.append(y.t() @ lambd)
+    return torch.stack(out)
+
+
+def test_moco_agrees_with_libmtl_over_steps() -> None:
+    gen = torch.Generator().manual_seed(4)
+    steps = [(torch.randn(3, 20, generator=gen), torch.rand(3, generator=gen) + 0.5)
+             for _ in range(6)]
+    w = _make("moco", 3)
+    got = torch.stack([_update(w, g, L) for g, L in steps])
+    diff = _report("moco", got, _libmtl_moco(steps))
+    assert diff < 1e-5
+
+
+# ----------------------------------------------------------------------- ExcessMTL --------
+
+def test_excess_mtl_by_hand() -> None:
+    w = _make("excess-mtl")
+    # step 1: Σg² = (1, 4), w⁰ = (1/√1, 4/√4) = (1, 2); λ = 1 -> update g_a + g_b
+    torch.testing.assert_close(_update(w, [[1.0, 0.0], [0.0, 2.0]], [1.0, 1.0]),
+                               torch.tensor([1.0, 2.0]))
+    # step 2, g_b = (0, 4): Σg² = (2, 20), w = (1/√2, 16/√20); λ ∝ exp(0.01 w / w⁰), sum 2
+    g = _update(w, [[1.0, 0.0], [0.0, 4.0]], [1.0, 1.0])
+    r = torch.exp(0.01 * torch.tensor([1 / math.sqrt(2), 16 / math.sqrt(20) / 2]))
+    lam = 2 * r / r.sum()
+    torch.testing.assert_close(w.loss_weight, lam)
+    torch.testing.assert_close(g, lam * torch.tensor([1.0, 4.0]))
+
+
+def _libmtl_excess(steps, robust_step_size=1e-2):
+    """LibMTL ExcessMTL.backward over steps of grads: the loss weights of each step."""
+    t = steps[0].shape[0]
+    loss_weight, grad_sum, initial_w, out = torch.ones(t, dtype=torch.float64), None, None, []
+    for grads in steps:
+        grads = grads.double()
+        if grad_sum is None:
+            grad_sum = torch.zeros_like(grads)
+        w = torch.zeros(t, dtype=torch.float64)
+        for i in range(t):
+            grad_sum[i] += grads[i] ** 2
+            w[i] = grads[i] * (1 / torch.sqrt(grad_sum[i] + 1e-7)) @ grads[i].t()
+        if initial_w is None:
+            initial_w = w
+        else:
+            w = w / initial_w
+            loss_weight = loss_weight * torch.exp(w * robust_step_size)
+            loss_weight = loss_weight / loss_weight.sum() * t
+        out.append(loss_weight.clone())
+    return torch.stack(out)
+
+
+def test_excess_mtl_agrees_with_libmtl_over_steps() -> None:
+    gen = torch.Generator().manual_seed(6)
+    steps = [torch.randn(3, 20, generator=gen) * (1 + k) for k in range(6)]
+    w = _make("excess-mtl", 3, robust_step_size=0.5)
+    got = []
+    for g in steps:
+        _update(w, g, [1.0, 1.0, 1.0])
+        got.append(w.loss_weight.clone())
+    diff = _report("excess-mtl", torch.stack(got), _libmtl_excess(steps, 0.5))
+    assert diff < 1e-5
