@@ -331,3 +331,29 @@ def test_excess_mtl_agrees_with_libmtl_over_steps() -> None:
         got.append(w.loss_weight.clone())
     diff = _report("excess-mtl", torch.stack(got), _libmtl_excess(steps, 0.5))
     assert diff < 1e-5
+
+
+def test_stch_resumes_bit_identically_across_its_warm_up(tmp_path) -> None:
+    """The epoch count and nadir sums come back from a weights_only checkpoint."""
+    gen = torch.Generator().manual_seed(8)
+    seq = (torch.rand(6, 2, generator=gen) + 0.2).tolist()
+
+    def run(w, part):
+        out = []
+        for k in part:
+            out.append(_update(w, EYE2, seq[k]))
+            if k % 2 == 1:
+                w.epoch_end({})
+        return out
+
+    a = _make("stch", warmup_epoch=1)
+    full = run(a, range(6))
+    b = _make("stch", warmup_epoch=1)
+    run(b, range(3))
+    torch.save(b.state_dict(), tmp_path / "w.pt")
+    c = _make("stch", warmup_epoch=1)
+    c.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
+    rest = run(c, range(3, 6))
+    for x, y in zip(full[3:], rest):
+        assert torch.equal(x, y)
+    assert not torch.equal(full[5], 1 / torch.tensor(seq[5]))  # past the warm-up
