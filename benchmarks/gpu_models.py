@@ -29,7 +29,7 @@ from rsbench.models.hsi_params import TAIGA_TASKS
 from rsbench.models.paper_params import BENCHMARKS
 from rsbench.training.config import load_benchmark, task_settings
 from rsbench.training.data import TaskGroup, make_prep
-from rsbench.training.device import autocast, make_scaler
+from rsbench.training.device import autocast, make_scaler, memory_format_
 from rsbench.training.loop import GroupForward, auxiliary_loss, backward_step, prepare_step
 from rsbench.training.losses import make_loss
 from rsbench.training.taiga import NORM_MIN, NORM_RANGE
@@ -230,9 +230,7 @@ def check_model(name: str, family: str, device: torch.device, shape: Shape, tmp:
     bf16 = torch.bfloat16
     for label, amp, cl in (("fp32", None, False), ("bf16_cl", bf16, True)):
         model.load_state_dict(init)
-        m = model.to(device)
-        m = m.to(memory_format=torch.channels_last) if cl else m.to(
-            memory_format=torch.contiguous_format)
+        m = memory_format_(model.to(device), cl)
         prep = make_prep(cfg, device, types, channels_last=cl)
         res[f"{label}_train_loss"] = train_step(m, groups, batches, prep, losses, device, amp)
         res[f"{label}_eval_loss"] = eval_pass(m, groups, batches, prep, losses, device, amp)
@@ -318,7 +316,7 @@ def weightings_section(device: torch.device, shape: Shape, deadline: float, log)
         try:
             for label, dtype in precisions:
                 base.load_state_dict(init)
-                m = base.to(device).to(memory_format=torch.channels_last)
+                m = memory_format_(base.to(device), True)
                 prep = make_prep(cfg, device, types, channels_last=True)
                 before = [p.detach().clone() for p in m.parameters()]
                 steps = 2 if label == "bf16" and not shape.tiny else 1

@@ -59,3 +59,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def memory_format_(model: torch.nn.Module, channels_last: bool) -> torch.nn.Module:
+    """Lay the model's 4-D tensors (2-D convolution weights) out channels-last, or back to
+    contiguous, in place. ``Module.to(memory_format=...)`` refuses models with 3-D convolutions
+    (5-D weights: Mõttus's and Pham's CNNs), whose tensors keep their layout here."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    with torch.no_grad():
+        for t in (*model.parameters(), *model.buffers()):
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=fmt)
+    return model
+

@@ -46,7 +46,14 @@ from rsbench.training.data import (
     plan_epoch,
 )
 from rsbench.training.data import task_groups as _task_groups
-from rsbench.training.device import amp_dtype, amp_name, make_scaler, pick_device, seed_everything
+from rsbench.training.device import (
+    amp_dtype,
+    amp_name,
+    make_scaler,
+    memory_format_,
+    pick_device,
+    seed_everything,
+)
 from rsbench.training.distributed import barrier, broadcast_object, init_distributed
 from rsbench.training.evaluation import Evaluator
 from rsbench.training.factories import make_optimizer, make_scheduler
@@ -271,7 +278,7 @@ class Run:
     def _train_and_score(self, model: nn.Module, weighting: Weighting, shared: list,
                          saved: dict | None, conf: dict) -> dict:
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = memory_format_(model, True)
         params = count_parameters(model, weighting)
         epochs = int(self.cfg["epochs"])
         # the weighting's own parameters (uncertainty's log variances) train with the model's
