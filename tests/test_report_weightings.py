@@ -21,14 +21,22 @@ from rsbench.training.weighting import available_weightings
 MSC_TASKS = ("merced", "aid", "nwpu")
 
 
-def _write_run(root: Path, bench: str, method: str, seed: int, tasks: dict) -> None:
-    """A finished run folder as `rsbench run` lays it out (BENCH/METHOD/SEED)."""
-    d = root / bench / method / str(seed)
+OWN = "a" * 16  # the fingerprint of each benchmark's own settings
+
+
+def _write_run(root: Path, bench: str, method: str, seed: int, tasks: dict, fp: str = OWN,
+               non_default: dict | None = None) -> None:
+    """A finished run folder as `rsbench run` writes it: BENCH/METHOD/FP[:8]/SEED/ with its
+    identity in config.json."""
+    d = root / bench / method / fp[:8] / str(seed)
     d.mkdir(parents=True)
-    (d / "config.json").write_text("{}")
+    identity = {"fingerprint": fp, "settings": dict(non_default or {}),
+                "non_default": dict(non_default or {})}
+    (d / "config.json").write_text(json.dumps(
+        {"benchmark": bench, "method": method, "seed": seed, "identity": identity}))
     (d / "metrics.json").write_text(json.dumps(
-        {"complete": True, "benchmark": bench, "method": method, "seed": seed, "tasks": tasks,
-         "parameters": {"total": 1000}}))
+        {"complete": True, "benchmark": bench, "method": method, "seed": seed, "fingerprint": fp,
+         "tasks": tasks, "parameters": {"total": 1000}}))
 
 
 def _msc(root: Path, method: str, oas: list[float]) -> None:
@@ -49,6 +57,8 @@ def table(tmp_path):
     _taiga(tmp_path, "hsi-mtl+equal", 0.80, 0.5)
     _taiga(tmp_path, "hsi-mtl+pcgrad", 0.80, 0.4)   # OA ±0%, RMSE 0.5 → 0.4: +20%
     _taiga(tmp_path, "hsi-mtl", 0.88, 0.6)          # uncertainty, hsi-mtl's default: +10%, −20%
+    _write_run(tmp_path, "msc", "mtln+pcgrad", 0, {t: {"oa": 0.10} for t in MSC_TASKS},
+               "b" * 16, {"epochs": 2})           # other settings: never averaged in
     return build_table(get_table("weightings"), collect_runs(tmp_path))
 
 
@@ -84,6 +94,8 @@ def test_mean_and_std_over_seeds(table):
     assert "| pcgrad | **84.00 ± 1.41** ▲ |" in text and "Δm% = (1/T)" in text
     assert "hsi-mtl on TAIGA" in text
     assert "pcgrad," in to_csv(table)
+    assert "Not counted (runs at settings other than the benchmark's own, never compared with " \
+           "its own): pcgrad on msc (epochs=2; seed(s) 0)." in text
 
 
 def test_reproduce_plans_one_run_per_weighting_where_the_data_is(tmp_path):

@@ -93,6 +93,11 @@ def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
                 c.best = round(c.mean, 2) == best
     table = Table(spec.name, spec.title, columns, rows, row_header="Weighting")
     table.notes += list(spec.notes) + provenance_notes(rows, list(MODELS))
+    other = [f"{w} on {g.benchmark} ({g.label}; seed(s) {', '.join(g.seeds)})"
+             for w in weightings() for b in MODELS for g in runs.variants(b, method_of(b, w))]
+    if other:
+        table.notes.append("Not counted (runs at settings other than the benchmark's own, "
+                           "never compared with its own): " + "; ".join(other) + ".")
     note_unfinished(table, runs, set(MODELS))
     return table
 
