@@ -219,6 +219,30 @@ class GradientWeighting(Weighting):
                 if p.grad is not None:
                     all_reduce_mean_(p.grad)
 
+    def _weighted_loss_backward(self, losses, shared_params, scaler, extra,
+                                weights_from) -> None:
+        """Backward of ``Σ_t w_t L_t (+ extra)`` with the weights read off this step's shared
+        gradients (FairGrad, ExcessMTL: the authors weight the loss, so the task heads' gradients
+        are weighted too). ``weights_from(grads, losses)`` gets the present tasks' gradients
+        (scaler-scaled, averaged over processes; ``self._loss_scale`` unscales them) or None
+        without shared parameters or after an AMP overflow, and returns one weight per task."""
+        self._loss_scale = float(scaler.get_scale()) if scaler.is_enabled() else 1.0
+        shared = [p for p in shared_params if p.requires_grad]
+        self._stack(losses)
+        L = [losses[n].float() for n in self.task_names if n in losses]
+        grads = None
+        if shared:
+            grads, _ = autograd_grads([scaler.scale(x) for x in L], shared)
+            if world_size() > 1:
+                all_reduce_mean_(grads)
+            if not torch.isfinite(grads).all():  # the gradients stay non-finite: scaler skips
+                grads = None
+        w = weights_from(grads, torch.stack(L).detach())
+        total = sum(wt * x for wt, x in zip(w, L))
+        if extra is not None:
+            total = total + extra.float()
+        scaler.scale(total).backward()
+
     def _parameter_backward(self, losses, shared, scaler, extra) -> None:
         L, mask = self._stack(losses)
         L = L[mask]

@@ -17,10 +17,7 @@ import torch
 
 from rsbench.training.weighting.base import (
     GradientWeighting,
-    all_reduce_mean_,
-    autograd_grads,
     register_weighting,
-    world_size,
 )
 
 
@@ -61,23 +58,14 @@ class ExcessMTL(GradientWeighting):
             self.loss_weight.copy_(lw / lw.sum() * n_all)
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
-        self._loss_scale = float(scaler.get_scale()) if scaler.is_enabled() else 1.0
-        shared = [p for p in shared_params if p.requires_grad]
-        names = [n for n in self.task_names if n in losses]
-        self._stack(losses)
-        L = [losses[n].float() for n in names]
-        if shared:
-            grads, _ = autograd_grads([scaler.scale(x) for x in L], shared)
-            if world_size() > 1:
-                all_reduce_mean_(grads)
-            if torch.isfinite(grads).all():  # AMP overflow: λ stays, the scaler skips
+        def weights_from(grads, L):
+            if grads is not None:  # after an AMP overflow λ stays
                 self.update(grads / self._loss_scale)
-        w = self.loss_weight[self._present]
-        self._record(w)
-        total = sum(wt * x for wt, x in zip(w.tolist(), L))
-        if extra is not None:
-            total = total + extra.float()
-        scaler.scale(total).backward()
+            w = self.loss_weight[self._present]
+            self._record(w)
+            return w.tolist()
+
+        self._weighted_loss_backward(losses, shared_params, scaler, extra, weights_from)
 
     def get_extra_state(self) -> dict:
         return {"grad_sum": self.grad_sum}

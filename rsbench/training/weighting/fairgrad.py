@@ -17,11 +17,8 @@ from scipy.optimize import least_squares
 
 from rsbench.training.weighting.base import (
     GradientWeighting,
-    all_reduce_mean_,
-    autograd_grads,
     gram,
     register_weighting,
-    world_size,
 )
 
 
@@ -52,22 +49,8 @@ class FairGrad(GradientWeighting):
         return w
 
     def backward(self, losses, shared_params, scaler, extra=None) -> None:
-        self._loss_scale = float(scaler.get_scale()) if scaler.is_enabled() else 1.0
-        shared = [p for p in shared_params if p.requires_grad]
-        names = [n for n in self.task_names if n in losses]
-        self._stack(losses)
-        L = [losses[n].float() for n in names]
-        if shared:
-            grads, _ = autograd_grads([scaler.scale(x) for x in L], shared)
-            if world_size() > 1:
-                all_reduce_mean_(grads)
-            if torch.isfinite(grads).all():
-                w = self.coefficients(grads, torch.stack(L).detach()).tolist()
-            else:  # AMP overflow: any weights; the gradients stay non-finite, the scaler skips
-                w = [1.0] * len(L)
-        else:
-            w = [1.0] * len(L)
-        total = sum(wt * x for wt, x in zip(w, L))
-        if extra is not None:
-            total = total + extra.float()
-        scaler.scale(total).backward()
+        # after an AMP overflow any weights do: the gradients stay non-finite, the scaler skips
+        self._weighted_loss_backward(
+            losses, shared_params, scaler, extra,
+            lambda grads, L: [1.0] * len(L) if grads is None
+            else self.coefficients(grads, L).tolist())
