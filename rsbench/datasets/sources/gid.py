@@ -112,7 +112,11 @@ class ColorDecoder:
         reusable (H, W) buffers; a strip-by-strip caller passes them so that no large temporary
         is allocated per strip. ``packed`` then holds the raw colour codes.
         """
-        packed = pack_rgb(rgb, out=packed)
+        return self.codes_of_packed(pack_rgb(rgb, out=packed), index=index, out=out)
+
+    def codes_of_packed(self, packed: np.ndarray, *, index: np.ndarray | None = None,
+                        out: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) uint32 colour codes (r<<16 | g<<8 | b) → (H, W) uint8 codes."""
         if index is None:
             return np.take(self.lut, packed, out=out)
         np.copyto(index, packed, casting="unsafe")
