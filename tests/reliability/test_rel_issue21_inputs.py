@@ -394,3 +394,28 @@ def test_report_plot_with_non_finite_metrics_warns_nothing(tmp_path, capsys):
     assert mtln.split("|")[1:4] == [" MTLN ", " – ", " – "]  # Merced, AID: no finite value
     assert "80.00" in mtln.split("|")[4]  # NWPU: the one finite seed
     assert "not finite numbers" in captured.out
+
+
+def test_non_utf8_gid_file_name_is_named(tmp_path, capsys):
+    from rsbench.datasets.synth.gid import synth_gid
+
+    root = tmp_path / "gid"
+    synth_gid(root, classes=5, images=2, size=(240, 256), seed=1)
+    scheme = root / "Large-scale Classification_5classes"
+    stem = sorted(p.stem for p in (scheme / "image_RGB").glob("*.tif"))[0]
+    bad = os.fsdecode(b"bad\xff") + stem  # an image and its label, both with the bad name
+    shutil.copy(scheme / "image_RGB" / f"{stem}.tif", scheme / "image_RGB" / f"{bad}.tif")
+    shutil.copy(scheme / "label_5classes" / f"{stem}_label.tif",
+                scheme / "label_5classes" / f"{bad}_label.tif")
+    out = tmp_path / "out"
+    code, err = run_cli(["-q", "build-psc", "--gid", str(root), "--classes", "5", "--out",
+                         str(out)], capsys)
+    line = one_line(err)
+    assert code == 1 and f"image_RGB/bad\\xff{stem}.tif has a file name that is not UTF-8" \
+        in line and "rename them to UTF-8" in line, line
+    assert not out.exists()
+    for sub, suffix in (("image_RGB", ""), ("label_5classes", "_label")):
+        (scheme / sub / f"{bad}{suffix}.tif").rename(scheme / sub / f"renamed{suffix}.tif")
+    assert main(["-q", "build-psc", "--gid", str(root), "--classes", "5", "--out", str(out)]) == 0
+    sources = json.loads((out / "dataset.json").read_text(encoding="utf-8"))["sources"]
+    assert sum("renamed" in s["path"] for s in sources) == 2  # the renamed pair was built

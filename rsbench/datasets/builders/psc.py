@@ -273,6 +273,8 @@ class PscBuilder(Builder):
     """PSC5/PSC15 from a GID download: one part per source image (see the module docstring)."""
 
     name = "build-psc"
+    finish_imports = ("matplotlib.figure", "matplotlib.backends.backend_agg", "geopandas",
+                      "pyogrio", "rsbench.datasets.previews.psc")
 
     def __init__(self, gid_root: str | Path, opts: PscOptions | None = None, workers: int = 1,
                  splits: str | Path | None = None):

@@ -7,6 +7,7 @@ the registry, so adding a source is one file plus one line in ``__init__.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,3 +70,17 @@ def spec(key: str) -> SceneSpec:
         raise UsageError(f"unknown scene dataset {key!r}; choose one of "
                          f"{', '.join(SCENE_SOURCES)}")
     return SCENE_SOURCES[key]
+
+
+def is_utf8(name: str) -> bool:
+    """False for a file name whose bytes are not UTF-8 (Python holds them as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as printable text: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

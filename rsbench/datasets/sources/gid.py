@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rsbench.datasets.sources.base import is_utf8, shown_path
 from rsbench.errors import InputError, UsageError
 
 # (name used in rsbench and by GID-MTL's folders, display name, RGB colour), in published order.
@@ -178,10 +179,18 @@ def _find_repackaged(root: Path) -> Path | None:
 
 
 def _tifs(folder: Path) -> dict[str, Path]:
+    """The .tif files of ``folder`` by stem; a name that is not UTF-8 is one line (the stem
+    becomes the image id in the index, split file and manifest, which are UTF-8 text)."""
     out = {}
     for p in folder.iterdir():
         if p.is_file() and p.suffix.lower() in (".tif", ".tiff") and not p.name.startswith("."):
             out[p.stem] = p
+    not_utf8 = sorted(p for p in out.values() if not is_utf8(p.name))
+    if not_utf8:
+        raise InputError(
+            f"{shown_path(not_utf8[0])} has a file name that is not UTF-8 ({len(not_utf8)} such "
+            f"file(s) in {shown_path(folder)}); rename them to UTF-8 (e.g. `convmv -f gbk -t "
+            "utf-8 --notest FILE`) or unpack the download again")
     return out
 
 

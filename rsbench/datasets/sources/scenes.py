@@ -11,12 +11,12 @@ holds another dataset.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from rsbench.datasets.sources import SCENE_SOURCES, SceneSpec, spec
+from rsbench.datasets.sources.base import is_utf8, shown_path
 from rsbench.errors import InputError
 
 SPECS = SCENE_SOURCES  # the registry: rsbench/datasets/sources/, one file per source
@@ -213,17 +213,3 @@ def read_scene_dataset(root: str | Path, key: str, option: str | None = None) ->
             f"`convmv -f gbk -t utf-8 -r --notest {class_root}`, or unzip the download again "
             "with the right `unzip -O <encoding>`")
     return SceneSource(s, class_root, images)
-
-
-def is_utf8(name: str) -> bool:
-    """False for a file name whose bytes are not UTF-8 (Python holds them as surrogates)."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def shown_path(path: Path) -> str:
-    """A path as printable text: bytes that are not UTF-8 shown as \\xNN escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
