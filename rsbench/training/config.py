@@ -47,7 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "weighting": {"name": "equal"},  # task weighting (rsbench/training/weighting/) + options
     "batch_reader": None,            # dotted path: custom reader factory (see training/data.py)
     "prepare": None,                 # dotted path: custom on-device input preparation
-    "transfer": None,                # {"from_benchmark": "msc", "init_branch": "merced"}
+    "transfer": None,                # {"from_benchmark": "msc", "init_branch": "merced"}: the
+                                     # benchmark --from runs must be of, and the branch a new
+                                     # task branch starts from
     "unstated": {},                  # {setting: sentence}: what the paper does not state
 }
 
@@ -77,6 +79,20 @@ def read_config(name: str, _seen: tuple[str, ...] = ()) -> dict:
         raise InputError(f"{path}: \"extends\" goes round in a circle "
                          f"({' -> '.join((*_seen, name, base))}); one of them must not extend")
     return _merge(read_config(base, (*_seen, name)), raw, drop_nulls=True)
+
+
+def lineage(name: str) -> list[str]:
+    """``name`` and the benchmarks it ``extends``, nearest first (mini-msc -> [mini-msc, msc]);
+    an unknown name is just itself."""
+    chain: list[str] = []
+    while name and name not in chain and (CONFIG_DIR / f"{name}.json").exists():
+        chain.append(name)
+        try:
+            base = json.loads((CONFIG_DIR / f"{name}.json").read_text()).get("extends")
+        except (json.JSONDecodeError, AttributeError):
+            break  # read_config names the broken file when the benchmark is loaded
+        name = base if isinstance(base, str) else ""
+    return chain or [name]
 
 
 def _merge(base: dict, over: Mapping, drop_nulls: bool = False) -> dict:

@@ -20,7 +20,9 @@ def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
     if from_run:
         from rsbench.training.transfer import finished_run_config
 
-        base = finished_run_config(from_run).model  # checked: one line for a damaged file
+        source = finished_run_config(from_run)  # checked: one line for a damaged file
+        base = source.model
+        check_source_benchmark(cfg, from_run, source.summary.benchmark)
         if base != model:
             raise UsageError(f"--from {from_run} is a {base!r} run, not {model!r}; pass "
                              f"--model {base} (the run's model is the one transferred)")
@@ -31,6 +33,21 @@ def method_name(cfg: Mapping[str, Any], model: str, *, weights: str | None,
     if weights and not starts_from_weights(model):
         name += "+pretrained"  # not the paper's from-scratch method: its own table row
     return name + cfg.get("method_suffix", "")  # e.g. "+gradnorm" (--weighting)
+
+
+def check_source_benchmark(cfg: Mapping[str, Any], from_run: str,
+                           benchmark: str | None) -> None:
+    """A transfer benchmark's ``transfer.from_benchmark`` names what its ``--from`` run was
+    trained on (MSC in the paper); a run of that benchmark, or of one extending it (mini-msc),
+    is a source, any other one line."""
+    from rsbench.training.config import lineage
+
+    want = (cfg.get("transfer") or {}).get("from_benchmark")
+    if not want or benchmark is None or want in lineage(benchmark):
+        return
+    raise UsageError(f"--from {from_run} is a {benchmark} run, but this benchmark transfers "
+                     f"the shared branch of a {want} run (its transfer.from_benchmark); pass "
+                     f"a run of {want} or of a benchmark that extends it")
 
 
 def model_unstated(unstated: Mapping[str, str], model: str) -> dict[str, str]:

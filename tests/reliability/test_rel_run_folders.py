@@ -382,3 +382,24 @@ def test_every_model_builds_on_the_meta_device_at_its_true_size(name):
     real = build_model(name, tasks, **options)
     assert all(p.is_meta for p in meta.parameters())
     assert size_of(meta) == size_of(real) > 0
+
+
+def test_from_a_run_of_another_benchmark_is_one_line(genuine, tmp_path, capsys):
+    """transfer.from_benchmark (msc): a mini-msc run is a source (mini-msc extends msc), a
+    TAIGA run is not."""
+    out = tmp_path / "out"
+    code, err, _ = rsbench(["run", "transfer-eurosat", "--model", "tiny", "--data",
+                         str(genuine["eurosat"]), "--from", str(genuine["taiga_run"]), "--out",
+                         str(out), "--input-size", "16", *COMMON], capsys)
+    assert code == 2 and one_line(err).startswith(
+        f"rsbench: error: --from {genuine['taiga_run']} is a taiga-centre run, but this "
+        "benchmark transfers the shared branch of a msc run"), err
+    assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_source_benchmark_lineage():
+    from rsbench.training.config import lineage
+
+    assert lineage("mini-msc") == ["mini-msc", "msc"] and lineage("msc") == ["msc"]
+    assert lineage("transfer-eurosat") == ["transfer-eurosat", "transfer-patternnet"]
+    assert lineage("nope") == ["nope"]
