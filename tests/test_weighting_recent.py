@@ -1,8 +1,9 @@
-"""FAMO, STCH, FairGrad, UPGrad, MoCo and ExcessMTL against hand-computed cases (fixed
-gradients: losses linear in a shared θ, L_t = θ·g_t + c_t, so ∇L_t = g_t and L_t = c_t at
-θ = 0) and against LibMTL's formulas, re-implemented below from LibMTL's source
-(``LibMTL/weighting/{FAMO,STCH,FairGrad,UPGrad,MoCo,ExcessMTL}.py``) on the same gradients;
-``-s`` prints the largest difference of each."""
+"""FAMO, STCH, FairGrad, UPGrad, MoCo, ExcessMTL and MoDo against hand-computed cases
+(fixed gradients: losses linear in a shared θ, L_t = θ·g_t + c_t, so ∇L_t = g_t and L_t = c_t
+at θ = 0) and against LibMTL's formulas, re-implemented below from LibMTL's source
+(``LibMTL/weighting/{FAMO,STCH,FairGrad,UPGrad,MoCo,ExcessMTL,MoDo}.py``, commit
+4336804) on the same gradients (MoDo: its three batches given this step's gradients,
+as rsbench samples); ``-s`` prints the largest difference of each."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from rsbench.training.weighting import build_weighting
+from rsbench.training.weighting.modo import project_simplex
 from rsbench.training.weighting.upgrad import upgrad_weights
 
 NAMES = ["a", "b", "c"]
@@ -331,6 +333,77 @@ def test_excess_mtl_agrees_with_libmtl_over_steps() -> None:
         got.append(w.loss_weight.clone())
     diff = _report("excess-mtl", torch.stack(got), _libmtl_excess(steps, 0.5))
     assert diff < 1e-5
+
+
+# ---------------------------------------------------------------------------- MoDo --------
+
+def test_modo_two_steps_and_a_clipped_projection_by_hand() -> None:
+    # G = diag(1, 4), λ = (½, ½), γ = 0.1, ρ = 0.1: λ − γ(Gλ + ρλ) = (0.445, 0.295), projected
+    # (shifted by (1 − 0.74)/2 = 0.13) to (0.575, 0.425); the update Σ λ_t g_t = (0.575, 0.85)
+    w = _make("modo", gamma=0.1)
+    grads = [[1.0, 0.0], [0.0, 2.0]]
+    torch.testing.assert_close(_update(w, grads, [1.0, 1.0]), torch.tensor([0.575, 0.85]))
+    assert w.weights() == pytest.approx({"a": 0.575, "b": 0.425})
+    # step 2 from λ = (0.575, 0.425): (0.51175, 0.25075) + 0.11875 = (0.6305, 0.3695)
+    torch.testing.assert_close(_update(w, grads, [1.0, 1.0]), torch.tensor([0.6305, 0.739]))
+    torch.testing.assert_close(w.lambd, torch.tensor([0.6305, 0.3695], dtype=torch.float64))
+    # γ = 1: (−0.05, −1.55) projects onto the vertex (1, 0): the update is g_a alone
+    w = _make("modo", gamma=1.0)
+    torch.testing.assert_close(_update(w, grads, [1.0, 1.0]), torch.tensor([1.0, 0.0]))
+
+
+def _libmtl_projection2simplex(y):  # LibMTL MoDo._projection2simplex
+    m = len(y)
+    sorted_y = torch.sort(y, descending=True)[0]
+    tmpsum = 0.0
+    tmax_f = (torch.sum(y) - 1.0) / m
+    for i in range(m - 1):
+        tmpsum += sorted_y[i]
+        tmax = (tmpsum - 1) / (i + 1.0)
+        if tmax > sorted_y[i + 1]:
+            tmax_f = tmax
+            break
+    return torch.max(y - tmax_f, torch.zeros(m))
+
+
+def test_the_simplex_projection_is_libmtls() -> None:
+    gen = torch.Generator().manual_seed(11)
+    worst = 0.0
+    for n in (1, 2, 3, 5):
+        for _ in range(50):
+            y = torch.randn(n, generator=gen, dtype=torch.float64) * 2
+            p = project_simplex(y)
+            assert float(p.sum()) == pytest.approx(1.0) and (p >= 0).all()
+            worst = max(worst, float((p - _libmtl_projection2simplex(y)).abs().max()))
+    assert worst < 1e-12
+
+
+def _libmtl_modo(steps, gamma=1e-3, rho=0.1):
+    """LibMTL MoDo.backward over steps, its three batches' gradients all this step's: the shared
+    updates."""
+    t = steps[0].shape[0]
+    lambd = torch.ones(t) / t
+    out = []
+    for g in steps:
+        grads = torch.stack([g, g, g])
+        lambd = _libmtl_projection2simplex(
+            lambd - gamma * (grads[0] @ (torch.transpose(grads[1], 0, 1) @ lambd)
+                             + rho * lambd))
+        out.append(sum(lambd[i] * grads[2][i] for i in range(t)))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("gamma", [1e-3, 0.05])
+def test_modo_agrees_with_libmtl_over_steps(gamma) -> None:
+    gen = torch.Generator().manual_seed(12)
+    steps = [torch.randn(3, 20, generator=gen) for _ in range(8)]
+    for g in steps:
+        g[1] -= 0.8 * g[0]
+    w = _make("modo", 3, gamma=gamma)
+    got = torch.stack([_update(w, g, [1.0, 1.0, 1.0]) for g in steps])
+    diff = _report(f"modo gamma={gamma}", got, _libmtl_modo(steps, gamma))
+    assert diff < 1e-5
+    assert float((w.lambd - 1 / 3).abs().max()) > (0.05 if gamma > 0.01 else 1e-3)  # it moved
 
 
 def test_stch_resumes_bit_identically_across_its_warm_up(tmp_path) -> None:
