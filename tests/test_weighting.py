@@ -14,7 +14,7 @@ from rsbench.training.weighting import WEIGHTINGS, build_weighting
 
 TYPES = {"a": "classification", "b": "regression"}
 COMBINERS = ("aligned-mtl", "cagrad", "graddrop", "gradvac", "imtl-g", "imtl-h", "mgda", "pcgrad",
-             "upgrad", "moco", "modo")
+             "upgrad", "moco", "modo", "sdmgrad")
 
 
 def _linear_losses(a, b, theta=None):

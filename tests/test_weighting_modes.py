@@ -20,9 +20,9 @@ from rsbench.training.weighting import build_weighting
 TASKS = ["a", "b"]
 TYPES = {"a": "regression", "b": "regression"}
 NEW = ["aligned-mtl", "db-mtl", "gls", "graddrop", "gradvac", "imtl-g", "imtl-h", "imtl-l",
-       "nash-mtl", "famo", "stch", "fairgrad", "upgrad", "moco", "excess-mtl", "modo"]
+       "nash-mtl", "famo", "stch", "fairgrad", "upgrad", "moco", "excess-mtl", "modo", "sdmgrad"]
 REP = ["aligned-mtl", "cagrad", "graddrop", "gradvac", "imtl-g", "imtl-h", "mgda", "modo",
-       "nash-mtl", "pcgrad", "upgrad"]  # every gradient weighting with a representation mode
+       "nash-mtl", "pcgrad", "sdmgrad", "upgrad"]  # every gradient weighting with a representation mode
 SAME_IN_BOTH = [n for n in REP if n != "graddrop"]  # GradDrop's units differ by mode
 
 
@@ -170,7 +170,8 @@ def test_bf16_autocast_and_a_grad_scaler_leave_the_update_unchanged(case) -> Non
 STATEFUL = [("gradvac", False), ("nash-mtl", False), ("db-mtl", False), ("graddrop", False),
             ("imtl-h", False), ("imtl-l", False), ("gradvac", True), ("nash-mtl", True),
             ("famo", False), ("stch", False), ("moco", False),
-            ("excess-mtl", False), ("modo", False), ("modo", True)]
+            ("excess-mtl", False), ("modo", False), ("sdmgrad", False), ("modo", True),
+            ("sdmgrad", True)]
 
 
 @pytest.mark.parametrize("case", STATEFUL, ids=lambda c: c[0] + ("+rep" if c[1] else ""))
