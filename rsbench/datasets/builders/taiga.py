@@ -31,6 +31,13 @@ of all labelled pixels, as the paper) are dropped to ignore.
 Passes: (1) survey of ``forestdata_stands`` (stand ids, value counts per split region), (2) one
 read of the cube's bands into ``image`` (validity mask, training band statistics), (3) targets.
 Each pass is a resumable stage; rows are read strip by strip (see :mod:`rsbench.datasets.sources.envi`).
+
+The same builder, passes and conventions serve every declared hyperspectral source
+(``build-hsi``, :mod:`rsbench.datasets.builders.hsi_source`): a subclass supplies the rasters,
+the dataset name (manifest ``name``, index ``task``, TaskSpec ``rows``) and the hooks
+:meth:`TaigaBuilder.georef`, :meth:`~TaigaBuilder.spectral` and
+:meth:`~TaigaBuilder.source_files`. The manifest section keeps the key ``"taiga"``
+(:data:`SECTION`) for all of them, so one training reader and ``taiga-map`` read them all.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from rsbench.datasets.sources.taiga import find_taiga, read_variables
 from rsbench.errors import InputError, UsageError
 
 WINDOW_COLUMNS = ["win_row", "win_col", "win_h", "win_w"]
+SECTION = "taiga"  # manifest key of the window settings of every hyperspectral patch dataset
 HASH_LIMIT = 1 << 30  # source files larger than this are described by size, not SHA-256
 
 
@@ -134,6 +142,8 @@ class TaigaBuilder(TaigaPasses, Builder):
     """
 
     name = "build-taiga"
+    dataset = "taiga"  # manifest name, index ``task`` and TaskSpec ``rows``
+    split_map_title = "TAIGA splits"  # title of preview/splits.png
 
     def __init__(self, taiga: str | os.PathLike, opts: TaigaOptions,
                  strip_bytes: int = 48 << 20, splits: str | os.PathLike | None = None):
@@ -152,16 +162,43 @@ class TaigaBuilder(TaigaPasses, Builder):
         if opts.patch > min(self.cube.lines, self.cube.samples):
             raise UsageError(f"--patch {opts.patch} is larger than the cube "
                              f"({self.cube.lines}x{self.cube.samples}); use a smaller --patch")
-        self.variables, self.sid_band = read_variables(self.stands)
+        self.use_variables(*read_variables(self.stands))
+        self.test_ids = self._read_test_stands(opts.test_stands) if opts.test_stands else None
+
+    def use_variables(self, variables: list, sid_band: int) -> None:
+        """The reference bands to build targets of (``Variable`` objects of ``stands``), the band
+        that marks labelled pixels (> 0; TAIGA's standID), and what follows from the options."""
+        self.variables, self.sid_band = variables, sid_band
         self.cat = [v for v in self.variables if v.kind == "categorical"]
         self.cont = [v for v in self.variables if v.kind == "continuous"]
-        self.bands = parse_bands(opts.bands, self.cube.bands)
-        self.half = opts.patch // 2
-        self.block = opts.block_size or 8 * opts.patch
-        self.test_ids = self._read_test_stands(opts.test_stands) if opts.test_stands else None
+        self.bands = parse_bands(self.opts.bands, self.cube.bands)
+        self.half = self.opts.patch // 2
+        self.block = self.opts.block_size or 8 * self.opts.patch
 
     def params(self) -> dict:
         return {"taiga": str(self.root.resolve()), **self.opts.__dict__}
+
+    # ------------------------------------------------------------------ source hooks
+    def georef(self) -> tuple[Any, Any]:
+        """(affine transform, CRS) of the cube."""
+        return _georef(self.cube.data)
+
+    def spectral(self) -> dict[str, Any]:
+        """Wavelengths of the kept bands, their units, the stored values' scale and units."""
+        wl = self.cube.wavelengths()
+        return {"wavelengths": wl[self.bands].tolist() if wl is not None else None,
+                "wavelength_units": self.cube.fields.get("wavelength units"),
+                "scale_factor": float(self.cube.fields.get("reflectance scale factor", 10000)),
+                "stored_units": "reflectance x scale_factor"}
+
+    def source_files(self) -> list[dict]:
+        """Manifest entries of the source files (path, size, SHA-256)."""
+        return [_describe(p, self.root) for p in (self.cube.header, self.cube.data,
+                                                  self.stands.header, self.stands.data)]
+
+    def section_extra(self) -> dict:
+        """Keys a source adds at the end of the manifest's hyperspectral section."""
+        return {}
 
     # ------------------------------------------------------------------ helpers
     def _check_grid(self, bbox: list[int]) -> None:
@@ -229,7 +266,7 @@ class TaigaBuilder(TaigaPasses, Builder):
         self.image_stats = self.copy_image(crop, self.code)
         self.valid = np.load(writer.staged("valid.npy"))
         windows, self.window_counts = select_windows(crop, self.code, labelled, self.valid,
-                                                     opts.patch, opts.stride)
+                                                     opts.patch, opts.stride, self.dataset)
         if not (windows["split"] == "train").any():
             raise InputError(f"{self.root}: no training window survives (patch {opts.patch}); "
                              "use a smaller --patch or lower --test-fraction/--val-fraction")
@@ -244,26 +281,27 @@ class TaigaBuilder(TaigaPasses, Builder):
         region_split, image_stats, counts = self.region_split, self.image_stats, \
             self.window_counts
         code, valid = self.code, self.valid
-        transform, crs = _georef(self.cube.data)
+        transform, crs = self.georef()
         xs, ys = transform * (windows["image_col"].to_numpy() + 0.5,
                               windows["image_row"].to_numpy() + 0.5)
         windows["x"], windows["y"] = xs, ys
-        tasks = task_specs(stats, self.cat, self.cont)
-        wl = self.cube.wavelengths()
+        tasks = task_specs(stats, self.cat, self.cont, rows=self.dataset)
+        spectral = self.spectral()
+        scale = spectral["scale_factor"]
         regions_by_split = {sp: sorted(int(r) for r, c in region_split.items() if c == k)
                             for k, sp in enumerate(SPLITS, start=1)}
-        scale = self.cube.fields.get("reflectance scale factor", 10000)
-        extra = {"taiga": {
+        extra = {SECTION: {
             "conventions": "see rsbench.datasets.builders.taiga module docstring",
             "patch": opts.patch, "stride": opts.stride,
             "crop": {"row_off": crop[0], "col_off": crop[2], "rows": crop[1] - crop[0],
                      "cols": crop[3] - crop[2],
                      "transform": list(transform)[:6], "crs": crs.to_string() if crs else None},
             "bands": self.bands.tolist(),
-            "wavelengths": wl[self.bands].tolist() if wl is not None else None,
-            "wavelength_units": self.cube.fields.get("wavelength units"),
-            "image_stats": {**image_stats, "scale_factor": float(scale), "dtype": "int16",
-                            "stored_units": "reflectance x scale_factor"},
+            "wavelengths": spectral["wavelengths"],
+            "wavelength_units": spectral["wavelength_units"],
+            "image_stats": {**image_stats, "scale_factor": scale,
+                            "dtype": self.cube.dtype.newbyteorder("=").name,
+                            "stored_units": spectral["stored_units"]},
             "split": {"mode": opts.split, "seed": opts.seed,
                       "test_fraction": opts.test_fraction, "val_fraction": opts.val_fraction,
                       "block_size": self.block if opts.split == "blocks" else None,
@@ -275,27 +313,29 @@ class TaigaBuilder(TaigaPasses, Builder):
             "targets": stats,
             "categorical": [v.name for v in self.cat],
             "continuous": [v.name for v in self.cont],
+            **self.section_extra(),
         }}
         pixel_cols = {"window_columns": WINDOW_COLUMNS}
         rasters = {
-            "image": {**pixel_cols, "scale_factor": float(scale),
+            "image": {**pixel_cols, "scale_factor": scale,
                       "band_indices": self.bands.tolist()},
             "targets_cls": {**pixel_cols, "channels": [v.name for v in self.cat],
                             "ignore_index": IGNORE},
             "targets_reg": {**pixel_cols, "channels": [v.name for v in self.cont],
                             "missing": "NaN", "scaled": "min-max with training statistics"},
         }
+        if not self.cont:  # a declared hyperspectral source with classification targets only
+            del rasters["targets_reg"]
         footprints = split_regions(windows, transform, crs)
-        sources = [_describe(p, self.root) for p in (self.cube.header, self.cube.data,
-                                                     self.stands.header, self.stands.data)]
+        sources = self.source_files()
         from rsbench.datasets.previews.taiga import taiga_previews
 
         def previews(folder: Path, ds: Any) -> None:
-            taiga_previews(folder, ds, code, valid)
+            taiga_previews(folder, ds, code, valid, self.split_map_title)
 
         regions = sorted(region_split)
         return writer.finalize(
-            windows, keys=[], name="taiga", tasks=tasks, sources=sources, extra=extra,
+            windows, keys=[], name=self.dataset, tasks=tasks, sources=sources, extra=extra,
             rasters=rasters, footprints=footprints, previews=previews,
             split_keys=(self.region_keys(regions),
                         [SPLITS[region_split[r] - 1] for r in regions]),

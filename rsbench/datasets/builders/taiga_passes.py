@@ -172,7 +172,8 @@ class TaigaPasses:
         done = self.writer.stage_info("targets") is not None
         if not done:
             fc = self.writer.raster("targets_cls", np.uint8, (H, W, len(self.cat)))
-            fr = self.writer.raster("targets_reg", np.float32, (H, W, len(self.cont)))
+            fr = self.writer.raster("targets_reg", np.float32, (H, W, len(self.cont))) \
+                if self.cont else None  # a declared source may have no continuous target
         step = self._strip(self.stands.bands, 4 * 4)
         for a in progress(range(r0, r1, step), desc="targets", unit="strip"):
             b = min(r1, a + step)
@@ -192,7 +193,8 @@ class TaigaPasses:
                 reg[..., j][good] = (phys - st["min"]) / (st["max"] - st["min"])
             if not done:
                 fc.write_rows(a - r0, cls)
-                fr.write_rows(a - r0, reg)
+                if fr is not None:
+                    fr.write_rows(a - r0, reg)
             sel = np.flatnonzero((centre_r >= a - r0) & (centre_r < b - r0))
             if len(sel):
                 lr, lc = centre_r[sel] - (a - r0), centre_c[sel]
@@ -201,7 +203,8 @@ class TaigaPasses:
                 sid_out[sel] = lab[lr, lc, self.sid_band]
         if not done:
             fc.close()
-            fr.close()
+            if fr is not None:
+                fr.close()
             self.writer.finish_stage("targets", {})
         windows = windows.copy()
         windows["stand_id"] = sid_out

@@ -101,12 +101,13 @@ def target_stats(table: pd.DataFrame, region_split: dict[int, int], cat: list, c
     return out
 
 
-def task_specs(stats: dict, cat: list, cont: list) -> list[TaskSpec]:
-    """One TaskSpec per variable (see the build_taiga module docstring)."""
+def task_specs(stats: dict, cat: list, cont: list, rows: str = "taiga") -> list[TaskSpec]:
+    """One TaskSpec per variable (see the build_taiga module docstring); ``rows``: the index's
+    ``task`` value of the windows (the dataset's name)."""
     tasks = []
     for j, v in enumerate(cat):
         st = stats[v.name]
-        tasks.append(TaskSpec(v.name, "classification", rows="taiga", target=v.name,
+        tasks.append(TaskSpec(v.name, "classification", rows=rows, target=v.name,
                               classes=st["classes"], ignore_index=IGNORE,
                               extra={"raster": "targets_cls", "channel": j,
                                      "codes": st["codes"],
@@ -115,7 +116,7 @@ def task_specs(stats: dict, cat: list, cont: list) -> list[TaskSpec]:
                                      "class_weights": st["class_weights"]}))
     for j, v in enumerate(cont):
         st = stats[v.name]
-        tasks.append(TaskSpec(v.name, "regression", rows="taiga", target=v.name,
+        tasks.append(TaskSpec(v.name, "regression", rows=rows, target=v.name,
                               extra={"raster": "targets_reg", "channel": j,
                                      "unit": st["unit"], "min": st["min"], "max": st["max"],
                                      "clip": st["clip"],

@@ -52,8 +52,10 @@ def grid(crop: tuple[int, int, int, int], patch: int, stride: int
 
 
 def select_windows(crop: tuple[int, int, int, int], code: np.ndarray, labelled: np.ndarray,
-                   valid: np.ndarray, patch: int, stride: int) -> tuple[pd.DataFrame, dict]:
-    """Patch centres on the stride grid; drop invalid, impure and train-overlapping ones."""
+                   valid: np.ndarray, patch: int, stride: int, task: str = "taiga"
+                   ) -> tuple[pd.DataFrame, dict]:
+    """Patch centres on the stride grid; drop invalid, impure and train-overlapping ones
+    (``task``: the index's ``task`` value of every window, the dataset's name)."""
     r0, c0 = crop[0], crop[2]
     h, p, s = patch // 2, patch, stride
     rows, cols = grid(crop, patch, stride)
@@ -81,7 +83,7 @@ def select_windows(crop: tuple[int, int, int, int], code: np.ndarray, labelled: 
     gi, gj = np.nonzero(keep)
     rr, cc = rows[gi], cols[gj]
     split = np.array(SPLITS)[ctr_code[gi, gj] - 1]
-    df = pd.DataFrame({"task": "taiga", "split": split,
+    df = pd.DataFrame({"task": task, "split": split,
                        "win_row": rr - h, "win_col": cc - h, "win_h": p, "win_w": p,
                        "row": rr, "col": cc, "image_row": rr + r0, "image_col": cc + c0})
     df = df.sort_values(["row", "col"], kind="stable").reset_index(drop=True)

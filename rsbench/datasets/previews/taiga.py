@@ -80,9 +80,10 @@ def plot_split_map(code: np.ndarray, valid: np.ndarray, index, path: Path,
     plt.close(fig)
 
 
-def taiga_previews(folder: Path, ds, code: np.ndarray, valid: np.ndarray) -> None:
+def taiga_previews(folder: Path, ds, code: np.ndarray, valid: np.ndarray,
+                   title: str = "TAIGA splits") -> None:
     """splits.png and <variable>_counts.png (window centres per class and split)."""
-    plot_split_map(code, valid, ds.index, Path(folder) / "splits.png")
+    plot_split_map(code, valid, ds.index, Path(folder) / "splits.png", title=title)
     for name, task in ds.manifest["tasks"].items():
         if task["type"] == "classification":
             plot_class_counts(task, f"{name}: window centres per class", Path(folder)
