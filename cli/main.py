@@ -24,6 +24,7 @@ COMMANDS = {
     "build-msc": "rsbench.cli.build_msc:build_msc",
     "build-transfer": "rsbench.cli.build_transfer:build_transfer",
     "build-taiga": "rsbench.cli.build_taiga:build_taiga",
+    "build-hsi": "rsbench.cli.build_hsi:build_hsi",
     "separability": "rsbench.cli.separability:separability",
     "models": "rsbench.cli.models:models",
     "run": "rsbench.cli.run:run",

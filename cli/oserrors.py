@@ -17,7 +17,7 @@ from pathlib import Path
 from rsbench.diskspace import size_text
 
 # commands whose work continues with --resume after an interruption or a full disk
-RESUMABLE = ("build-psc", "build-msc", "build-transfer", "build-taiga", "run")
+RESUMABLE = ("build-psc", "build-msc", "build-transfer", "build-taiga", "build-hsi", "run")
 REPEATABLE = ("reproduce",)  # the same command again continues (its runs resume by themselves)
 # what temporary files rsbench writes are called (finished files are renamed from them)
 TMP_PATTERNS = ("*.tmp", "*.tmp.*")

@@ -15,6 +15,7 @@ import datetime as _dt
 import io
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -371,6 +372,10 @@ def write_footprints(path: Path, frames: Any) -> None:
         tmp.unlink()
     for i, gdf in enumerate(frames):
         layer = "footprints" if len(frames) == 1 else f"footprints_{i}"
-        gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio",
-                    append=tmp.exists())
+        if gdf.crs is not None:
+            gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", append=tmp.exists())
+            continue
+        with warnings.catch_warnings():  # no CRS: footprints in pixel coordinates, on purpose
+            warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
+            gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio", append=tmp.exists())
     os.replace(tmp, path)
