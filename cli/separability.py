@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+HSI_BUILDERS = ("build-taiga", "build-hsi")  # builders of hyperspectral raster datasets
+
 
 @click.command()
 @click.argument("dataset", type=click.Path())
@@ -53,10 +55,11 @@ def separability(dataset, variables, split, bands, fmt, out, ridge, worst) -> No
     ds = open_dataset(dataset, hint="separability needs a dataset built by `rsbench "
                       "build-taiga`")
     image = ds.manifest["arrays"].get("image", {})
-    if ds.manifest.get("builder") != "build-taiga" or image.get("layout") != "raster":
+    if ds.manifest.get("builder") not in HSI_BUILDERS or image.get("layout") != "raster":
         raise UsageError(f"{dataset} was built by {ds.manifest.get('builder', 'another tool')}, "
                          "not build-taiga; separability compares the pixel spectra of a "
-                         "hyperspectral dataset: give a folder written by `rsbench build-taiga`")
+                         "hyperspectral dataset: give a folder written by `rsbench build-taiga` "
+                         "(or `rsbench build-hsi`)")
     names = list(variables) or [n for n, t in ds.tasks.items()
                                 if t["type"] == "classification" and "raster" in t]
     sel = parse_bands(bands, ds.array("image").shape[2]) if bands else None

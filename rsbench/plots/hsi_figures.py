@@ -71,8 +71,10 @@ def plot_class_maps(truth: np.ndarray, pred: np.ndarray, classes: Sequence[str],
 
     k = len(classes)
     if colors is None:
-        base = plt.get_cmap("tab10")
-        colors = [tuple(int(255 * c) for c in base(i % 10)[:3]) for i in range(k)]
+        # tab10 up to 10 classes (TAIGA's), tab20 up to 20: no two classes share a colour
+        n = 10 if k <= 10 else 20
+        base = plt.get_cmap(f"tab{n}")
+        colors = [tuple(int(255 * c) for c in base(i % n)[:3]) for i in range(k)]
     cmap = ListedColormap([np.array(c) / 255 for c in colors[:k]]).with_extremes(bad="white")
 
     def masked(a: np.ndarray) -> np.ma.MaskedArray:
