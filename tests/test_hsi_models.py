@@ -154,3 +154,75 @@ def test_wrong_band_count_is_a_clear_error() -> None:
 def test_unknown_model_options_are_a_one_line_error(name: str, options: dict, bad: str) -> None:
     with pytest.raises(UsageError, match=f"takes no option '{bad}'"):
         build_model(name, TASKS, in_channels=BANDS, **options)
+
+
+def _reference(parts: list) -> torch.nn.Module:
+    """A module holding ``parts`` ((name, constructor) pairs), created in that order."""
+    m = torch.nn.Module()
+    for name, make in parts:
+        setattr(m, name, make())
+    return m
+
+
+@pytest.mark.parametrize("bands, patch, flatten", [(8, 9, True), (110, 45, True), (20, 7, False)])
+def test_patch_cnns_draw_their_seeded_weights_in_the_published_layer_order(
+        bands: int, patch: int, flatten: bool) -> None:
+    """A seeded mottus-3dcnn / pham-cnn equals plain torch layers created in this order: the
+    shared FC layer, the task MLPs (in task order), then the trunk (conv by conv), with
+    Mõttus's N(0, 0.01) initialisation applied in that order. The order decides which random
+    draws initialise which layer, so a refactor that moves one layer's creation changes every
+    layer after it (the constructors' shared preamble, FCTaskModel, keeps it)."""
+    from torch import nn
+
+    from rsbench.models.mottus_3dcnn import (
+        TaskMLP,
+        mottus_side,
+        spectral_depth,
+        spectral_kernels,
+    )
+    from rsbench.models.pham_cnn import pham_side
+
+    tasks = [TaskInfo("a", "classification", 3), TaskInfo("b", "regression", 1),
+             TaskInfo("c", "classification", 5)]
+    p = 3
+
+    def head(shared: int, cls: int, reg: int):
+        return lambda: nn.ModuleDict({t.name: TaskMLP(shared, reg if t.type == "regression"
+                                                      else cls, t.num_outputs) for t in tasks})
+
+    k = spectral_kernels(bands, (32, 32, 32), 110)
+    side = mottus_side(patch) if flatten else 1
+    mottus = [("fc_shared", lambda: nn.Linear(p * spectral_depth(bands, k) * side ** 2, 1024)),
+              ("task_layers", head(1024, 200, 200)),
+              ("conv1", lambda: nn.Conv3d(1, p, (k[0], 4, 4))),
+              ("conv2", lambda: nn.Conv3d(p, p, (k[1], 5, 5))),
+              ("conv3", lambda: nn.Conv3d(p, p, (k[2], 4, 4)))]
+    kp = spectral_kernels(bands, (54, 32, 32), 118)
+    side_p = pham_side(patch) if flatten else 1
+    pham = [("fc_shared", lambda: nn.Linear(p * spectral_depth(bands, kp) * side_p ** 2, 512)),
+            ("task_layers", head(512, 300, 200)),
+            ("conv1", lambda: nn.Conv3d(1, 4 * p, (kp[0], 4, 4))),
+            ("bn1", lambda: nn.BatchNorm3d(4 * p)),
+            ("chain", lambda: nn.ModuleList([nn.Conv3d(4 * p, 4 * p, (j, 3, 3),
+                                                       padding=(j // 2, 1, 1))
+                                             for j in (1, 3, 5, 11)])),
+            ("bn_chain", lambda: nn.BatchNorm3d(4 * p)),
+            ("conv2", lambda: nn.Conv3d(4 * p, 2 * p, (kp[1], 3, 3))),
+            ("bn2", lambda: nn.BatchNorm3d(2 * p)),
+            ("conv3", lambda: nn.Conv3d(2 * p, p, (kp[2], 3, 3))),
+            ("bn3", lambda: nn.BatchNorm3d(p))]
+    for name, parts in (("mottus-3dcnn", mottus), ("pham-cnn", pham)):
+        torch.manual_seed(0)
+        expected = _reference(parts)
+        if name == "mottus-3dcnn":
+            for m in expected.modules():
+                if isinstance(m, (nn.Conv3d, nn.Linear)):
+                    nn.init.normal_(m.weight, std=0.01)
+                    nn.init.zeros_(m.bias)
+        torch.manual_seed(0)
+        model = build_model(name, tasks, in_channels=bands, planes=p, patch=patch,
+                            flatten=flatten)
+        got, want = model.state_dict(), expected.state_dict()
+        assert list(got) == list(want), name
+        for key in want:
+            assert torch.equal(got[key], want[key]), (name, key)

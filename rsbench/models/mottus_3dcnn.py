@@ -70,14 +70,35 @@ class TaskMLP(nn.Module):
 
 
 class FCTaskModel(HsiModel):
-    """Shared trunk → flattened features → shared FC → per-task MLPs (centre-pixel output)."""
+    """Shared trunk → flattened features → shared FC → per-task MLPs (centre-pixel output).
+
+    The preamble both 3-D CNNs share: a subclass names its reference code's spectral kernel
+    depths and band count (``reference_kernels``, ``reference_bands``) and the side of its last
+    feature map (``feature_side``), whose ``planes`` channels are flattened; this constructor
+    derives the kernels it builds with (``self.kernels``, scaled down for few bands) and
+    ``self.side``, then creates the shared FC layer, the dropout and the task MLPs. The
+    subclass creates its trunk afterwards: that order fixes which random draws initialise
+    which layer, so a seeded model's weights depend on it.
+    """
 
     patch_classifier = True  # one prediction per window: benchmark taiga-centre
     task_specific = ("task_layers",)
+    reference_kernels: tuple[int, ...] = ()
+    reference_bands: int = 0
 
-    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, features: int,
-                 shared: int, hidden_cls: int, hidden_reg: int, dropout: float):
+    @staticmethod
+    def feature_side(patch: int) -> int:
+        """Spatial side of the last feature map for a ``patch``×``patch`` window."""
+        raise NotImplementedError
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, planes: int, patch: int,
+                 flatten: bool, *, shared: int, hidden_cls: int, hidden_reg: int,
+                 dropout: float):
+        kernels = spectral_kernels(in_channels, self.reference_kernels, self.reference_bands)
+        side = self.feature_side(int(patch)) if flatten else 1
+        features = planes * spectral_depth(in_channels, kernels) * side * side
         super().__init__(tasks, in_channels, per_pixel=False)
+        self.kernels, self.side = kernels, side
         self.fc_shared = nn.Linear(features, shared)
         self.dropout = nn.Dropout(dropout)
         self.task_layers = nn.ModuleDict({
@@ -121,16 +142,15 @@ class Mottus3DCNN(FCTaskModel):
     (45, the paper's windows); ``flatten=False`` averages the last map instead."""
 
     model_name = "mottus-3dcnn"
+    reference_kernels, reference_bands = (32, 32, 32), 110
+    feature_side = staticmethod(mottus_side)
 
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 66,
                  dropout: float = 0.5, per_pixel: bool = False, patch: int = 45,
                  flatten: bool = True):
-        k1, k2, k3 = spectral_kernels(in_channels, (32, 32, 32), 110)
-        depth = spectral_depth(in_channels, (k1, k2, k3))
-        side = mottus_side(int(patch)) if flatten else 1
-        super().__init__(tasks, in_channels, features=planes * depth * side * side, shared=1024,
+        super().__init__(tasks, in_channels, planes, patch, flatten, shared=1024,
                          hidden_cls=200, hidden_reg=200, dropout=dropout)
-        self.side = side
+        k1, k2, k3 = self.kernels
         self.conv1 = nn.Conv3d(1, planes, (k1, 4, 4))
         self.conv2 = nn.Conv3d(planes, planes, (k2, 5, 5))
         self.conv3 = nn.Conv3d(planes, planes, (k3, 4, 4))

@@ -21,13 +21,7 @@ from torch import nn
 
 from rsbench.models.base import TaskInfo
 from rsbench.models.hsi_blocks import make
-from rsbench.models.mottus_3dcnn import (
-    FCTaskModel,
-    fit_side,
-    pad_to,
-    spectral_depth,
-    spectral_kernels,
-)
+from rsbench.models.mottus_3dcnn import FCTaskModel, fit_side, pad_to
 from rsbench.models.registry import register_model
 
 
@@ -45,16 +39,15 @@ class PhamCNN(FCTaskModel):
     ``flatten=False`` averages the last map instead."""
 
     model_name = "pham-cnn"
+    reference_kernels, reference_bands = (54, 32, 32), 118
+    feature_side = staticmethod(pham_side)
 
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int = 3, planes: int = 42,
                  dropout: float = 0.5, per_pixel: bool = False, patch: int = 45,
                  flatten: bool = True):
-        k1, k2, k3 = spectral_kernels(in_channels, (54, 32, 32), 118)
-        depth = spectral_depth(in_channels, (k1, k2, k3))
-        side = pham_side(int(patch)) if flatten else 1
-        super().__init__(tasks, in_channels, features=planes * depth * side * side, shared=512,
+        super().__init__(tasks, in_channels, planes, patch, flatten, shared=512,
                          hidden_cls=300, hidden_reg=200, dropout=dropout)
-        self.side = side
+        k1, k2, k3 = self.kernels
         p4 = planes * 4
         self.conv1 = nn.Conv3d(1, p4, (k1, 4, 4))
         self.bn1 = nn.BatchNorm3d(p4)
