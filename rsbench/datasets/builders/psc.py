@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -102,14 +102,16 @@ def _check_pair(pair: gid.GidPair, img, lab, opts: PscOptions) -> None:
 
 
 def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
-                 stream: bool = False) -> dict:
+                 stream: bool = False, checksums: list[Future] | None = None) -> dict:
     """Tile one image/label pair into a finished part; returns its per-source summary.
-    ``stream``: append to the staging streams (one process at a time; see PartWriter)."""
+    ``stream``: append to the staging streams (one process at a time; see PartWriter).
+    ``checksums``: the pair's two source descriptions, already queued (else hashed here)."""
     classes, size, step = opts.classes, opts.size, opts.step
     writer = PartWriter(staging, pair.stem, stream=stream)
     # checksums run in a thread (hashlib releases the GIL) while the windows are processed
     hasher = ThreadPoolExecutor(max_workers=1)
-    checksums = [hasher.submit(describe_source, p, root) for p in (pair.image, pair.label)]
+    if checksums is None:
+        checksums = queue_checksums(hasher, pair, root)
     # each strip's patches are written by a thread (file writes release the GIL and, once the
     # page cache throttles them, block) while the next strip is read; two buffer sets alternate
     saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-write")
@@ -192,6 +194,11 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
     return info
 
 
+def queue_checksums(hasher: ThreadPoolExecutor, pair: gid.GidPair, root: str) -> list[Future]:
+    """The SHA-256 source descriptions of a pair's image and label, queued on ``hasher``."""
+    return [hasher.submit(describe_source, p, root) for p in (pair.image, pair.label)]
+
+
 def _run_parts(writer: DatasetWriter, pairs: Sequence[gid.GidPair], root: str,
                opts: PscOptions, workers: int) -> None:
     todo = [p for p in pairs if not writer.part_done(p.stem)]
@@ -200,9 +207,17 @@ def _run_parts(writer: DatasetWriter, pairs: Sequence[gid.GidPair], root: str,
     staging = str(writer.staging)
     bar = progress(total=len(todo), desc="build-psc", unit="image")
     if workers <= 1 or len(todo) <= 1:
-        for pair in todo:  # one writer at a time: the samples go straight to the streams
-            process_pair(pair, staging, root, opts, stream=True)
-            bar.update()
+        # every pair's checksums queued at once on one thread: the hashing (~1.3 s of CPU per
+        # GB) runs ahead into the gaps of the tiling instead of starting again with each pair
+        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-sha256")
+        try:
+            queued = {p.stem: queue_checksums(hasher, p, root) for p in todo}
+            for pair in todo:  # one writer at a time: the samples go straight to the streams
+                process_pair(pair, staging, root, opts, stream=True,
+                             checksums=queued[pair.stem])
+                bar.update()
+        finally:
+            hasher.shutdown(wait=True, cancel_futures=True)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(process_pair, p, staging, root, opts) for p in todo]
