@@ -68,16 +68,17 @@ def test_the_paper_backbones_give_the_heads_their_shapes(name, backbone) -> None
         assert out["segmentation"].shape == (1, 4, 32, 32)
 
 
-def test_taiga_per_pixel_protocol_is_refused_in_one_line() -> None:
+def test_taiga_per_pixel_protocol_over_an_image_backbone_is_refused_in_one_line() -> None:
     from rsbench.training.config import load_benchmark
 
     hsi = [TaskInfo("fertility_class", "classification", 3), TaskInfo("height", "regression", 1)]
     options = load_benchmark("taiga", {})["model_options"]  # what `rsbench run taiga` passes
-    for name in MODELS:
+    for name in MODELS:  # --backbone wrn10_1 on taiga (over the HSI encoder: test_models_hsi_libmtl)
         with pytest.raises(UsageError) as err:
-            build_model(name, hsi, in_channels=110, **options)
+            build_model(name, hsi, in_channels=110, backbone="wrn10_1", **options)
         msg = str(err.value)
         assert "\n" not in msg and name in msg and "msc, mini-msc, psc5 or psc15" in msg
+        assert "drop --backbone" in msg
 
 
 def test_bad_expert_counts_are_one_line_usage_errors() -> None:

@@ -15,8 +15,8 @@ from rsbench.errors import UsageError
 from rsbench.models.registry import model_factories, register_model
 
 __all__ = ["architecture_of", "available_models", "build_model", "check_options",
-           "default_weighting", "model_factories", "register_model", "starts_from_weights",
-           "takes_option"]
+           "default_weighting", "model_factories", "model_label", "register_model",
+           "starts_from_weights", "takes_option"]
 
 
 def available_models() -> list[str]:
@@ -54,6 +54,13 @@ def starts_from_weights(name: str) -> bool:
     so its runs need ``--weights`` and are not a separate "+pretrained" method."""
     factory = model_factories().get(name)
     return bool(getattr(factory, "starts_from_weights", False)) if factory else False
+
+
+def model_label(name: str) -> str:
+    """The name reports show for model ``name`` (its factory's ``label``, e.g. ``MMoE`` for
+    ``mmoe``); ``name`` itself when it has none."""
+    factory = model_factories().get(name)
+    return str(getattr(factory, "label", name)) if factory else name
 
 
 def default_weighting(name: str) -> str | None:

@@ -16,6 +16,12 @@ Chosen here (README, Models; the configs' ``dselect-k.*`` entries): ``num_expert
 requires it; a power of two, so every binary code is an expert), gates reading the image pooled
 to 8×8 (``gate_pool``), and the regulariser of every task's gate (LibMTL's adds only the last
 task's).
+
+On TAIGA (backbone ``hsi``: its configs name no backbone) the experts are MMoE's there
+(``rsbench.models.mmoe.HsiMMoE``: 4 whole HSI paper's encoders, every stage's output mixed with
+the task's gate weights, hsi-mtl's decoders and heads); the gates read the window pooled to 8×8.
+Neither DSelect-k's paper nor LibMTL says anything about dense outputs: the selection is per
+window (one expert mixture for all its pixels), as the per-image gate of the images.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from torch import nn
 
 from rsbench.errors import UsageError
 from rsbench.models.base import TaskInfo
-from rsbench.models.mmoe import MMoE
+from rsbench.models.hsi_stages import hsi_settings, uses_hsi_encoder
+from rsbench.models.mmoe import HsiMMoE, MMoE
 from rsbench.models.moe_parts import GATE_POOL, gate_input, refuse_per_pixel
 from rsbench.models.registry import register_model
 
@@ -78,20 +85,23 @@ class DSelectGate(nn.Module):
         return loss
 
 
-class DSelectK(MMoE):
-    """MMoE's shared experts with a DSelect-k gate per task."""
+class DSelectRouting:
+    """What DSelect-k changes in MMoE, over either kind of expert: the gates, and the selector
+    regulariser of the last training pass (``auxiliary_loss``)."""
 
-    def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
-                 weights: str | None = None, num_experts: int = 4, num_nonzeros: int = 2,
-                 kgamma: float = 1.0, entropy_reg: float = 1e-6, gate_pool: int = GATE_POOL):
+    num_nonzeros: int
+    kgamma: float
+    entropy_reg: float
+    gates: nn.ModuleDict
+
+    def set_routing(self, num_experts: int, num_nonzeros: int, kgamma: float,
+                    entropy_reg: float) -> None:
+        """Check and keep the gate's options (before the experts and gates are built)."""
         if not 1 <= int(num_nonzeros) <= int(num_experts) or kgamma <= 0 or entropy_reg < 0:
             raise UsageError("dselect-k options: 1 <= num_nonzeros <= num_experts, kgamma > 0, "
                              "entropy_reg >= 0; fix model_options (--set model_options.NAME=V)")
         self.num_nonzeros, self.kgamma = int(num_nonzeros), float(kgamma)
         self.entropy_reg = float(entropy_reg)
-        super().__init__(tasks, backbone=backbone, in_channels=in_channels, weights=weights,
-                         num_experts=num_experts, gate_pool=gate_pool)
-        self._pending: set[str] = set()
 
     def make_gate(self, channels: int, experts: int, pool: int) -> nn.Module:
         return DSelectGate(channels, experts, self.num_nonzeros, self.kgamma, pool)
@@ -113,13 +123,51 @@ class DSelectK(MMoE):
         return torch.stack(terms).sum()
 
 
+class DSelectK(DSelectRouting, MMoE):
+    """MMoE's shared experts with a DSelect-k gate per task."""
+
+    def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
+                 weights: str | None = None, num_experts: int = 4, num_nonzeros: int = 2,
+                 kgamma: float = 1.0, entropy_reg: float = 1e-6, gate_pool: int = GATE_POOL):
+        self.set_routing(num_experts, num_nonzeros, kgamma, entropy_reg)
+        super().__init__(tasks, backbone=backbone, in_channels=in_channels, weights=weights,
+                         num_experts=num_experts, gate_pool=gate_pool)
+        self._pending: set[str] = set()
+
+
+class HsiDSelectK(DSelectRouting, HsiMMoE):
+    """MMoE's experts over the HSI encoder (``rsbench.models.mmoe.HsiMMoE``) with a DSelect-k
+    gate per task, mixing every stage's output."""
+
+    model_name = "dselect-k"
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, per_pixel: bool = False,
+                 num_experts: int = 4, num_nonzeros: int = 2, kgamma: float = 1.0,
+                 entropy_reg: float = 1e-6, gate_pool: int = GATE_POOL, **hsi):
+        self.set_routing(num_experts, num_nonzeros, kgamma, entropy_reg)
+        super().__init__(tasks, in_channels, per_pixel, num_experts=num_experts,
+                         gate_pool=gate_pool, **hsi)
+        self._pending: set[str] = set()
+
+
 @register_model("dselect-k")
-def build_dselect_k(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
+def build_dselect_k(tasks: list[TaskInfo], backbone: str | None = None, in_channels: int = 3,
                     weights: str | None = None, num_experts: int = 4, num_nonzeros: int = 2,
                     kgamma: float = 1.0, entropy_reg: float = 1e-6, gate_pool: int = GATE_POOL,
-                    per_pixel: bool | None = None) -> DSelectK:
-    """DSelect-k (Hazimeh et al. 2021): shared whole-backbone experts, k-sparse learned gates."""
+                    per_pixel: bool | None = None, width: int | None = None,
+                    rates: Sequence[int] | None = None) -> DSelectK | HsiDSelectK:
+    """DSelect-k (Hazimeh et al. 2021): shared whole-backbone experts, k-sparse learned gates.
+
+    ``backbone``: the benchmark's (resnet34, wrn28_4, vgg16); none (TAIGA) or ``hsi``: the HSI
+    paper's encoder, whose ``width`` and Dense ASPP ``rates`` are hsi-mtl's options."""
+    routing = dict(num_experts=num_experts, num_nonzeros=num_nonzeros, kgamma=kgamma,
+                   entropy_reg=entropy_reg, gate_pool=gate_pool)
+    if uses_hsi_encoder("dselect-k", backbone, weights=weights, width=width, rates=rates):
+        return HsiDSelectK(tasks, in_channels, bool(per_pixel), **routing,
+                           **hsi_settings(width, rates))
     refuse_per_pixel("dselect-k", per_pixel)
     return DSelectK(tasks, backbone=backbone, in_channels=in_channels, weights=weights,
-                    num_experts=num_experts, num_nonzeros=num_nonzeros, kgamma=kgamma,
-                    entropy_reg=entropy_reg, gate_pool=gate_pool)
+                    **routing)
+
+
+build_dselect_k.label = "DSelect-k"  # the reports' name

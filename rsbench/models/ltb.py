@@ -22,6 +22,15 @@ alpha; LibMTL samples at evaluation too, the paper derives its final tree by arg
 branching learn together in one run with the benchmark's optimiser (LibMTL's; the paper does not
 retrain the found tree here). Task k's SegNet decoder unpools with the indices of the nodes on
 its own path.
+
+On TAIGA (backbone ``hsi``: its configs name no backbone) the blocks are the three stages of the
+HSI paper's encoder (``rsbench.models.hsi_stages``: ``hsi-mtl``'s shared encoder and attention),
+K = 13 copies of each, and the stage outputs on task k's path are the bottleneck and the skips
+of ``hsi-mtl``'s decoder of its type (then a 1×1 head per task). Chosen here (neither LTB's
+paper, LibMTL nor the HSI paper covers it): a block is a stage of that encoder; the schedule
+runs over TAIGA's 150 epochs (warm-up in epochs 0 and 1, then temperature 7.5/sqrt(epoch + 1));
+in the warm-up a task's skips are its own copies' outputs; the copies keep hsi-mtl's width 128
+(``width``): 13 encoders, about 167M of the model's 174M parameters.
 """
 
 from __future__ import annotations
@@ -36,33 +45,37 @@ from torch import nn
 from rsbench.errors import UsageError
 from rsbench.models.backbones import Features, build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
+from rsbench.models.hsi_stages import HsiArchitecture, hsi_settings, uses_hsi_encoder
 from rsbench.models.moe_parts import count, refuse_per_pixel
 from rsbench.models.parts import check_tasks, make_head, split_head_counts
 from rsbench.models.registry import register_model
 
-# the benchmarks' default runs (MSC, mini-MSC, PSC); 50 for another backbone
-SCHEDULE_EPOCHS = {"resnet34": 50, "wrn28_4": 100, "vgg16": 30}
+# the benchmarks' default runs (MSC, mini-MSC, PSC, TAIGA); 50 for another backbone
+SCHEDULE_EPOCHS = {"resnet34": 50, "wrn28_4": 100, "vgg16": 30, "hsi": 150}
 
 
-class LTB(MultiTaskModel):
-    """K copies of every block, Gumbel-softmax parent choices between blocks, one head per task."""
+class BranchingSchedule:
+    """LTB's learned tree and its schedule, over either kind of network: the branching logits
+    ``alpha`` [block j+1, child, parent], the epoch, and the checkpointed Gumbel seed and draw
+    counter (``init_branching`` registers them)."""
 
-    task_specific = ("heads",)  # any node can end up on any task's path: all else is shared
+    alpha: nn.Parameter
+    epoch: torch.Tensor
+    draws: torch.Tensor
+    gumbel_seed: torch.Tensor
+    schedule_epochs: int
+    training: bool
 
-    def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
-                 weights: str | None = None, epochs: int | None = None):
-        super().__init__(tasks)
-        k = len(tasks)
-        self.nodes = nn.ModuleList([build_backbone(backbone, in_channels, weights)
-                                    for _ in range(k)])
-        levels = self.nodes[0].num_blocks
+    def init_branching(self, levels: int, k: int, epochs: int | None, default: int) -> None:
+        """The logits (all ones) and the schedule's length; call ``init_noise`` after the
+        heads (the seed is drawn from the run's generator)."""
         self.alpha = nn.Parameter(torch.ones(levels - 1, k, k))  # [block j+1, child, parent]
-        self.schedule_epochs = int(epochs if epochs is not None
-                                   else SCHEDULE_EPOCHS.get(backbone, 50))
+        self.schedule_epochs = int(epochs if epochs is not None else default)
         if self.schedule_epochs < 1:
             raise UsageError(f"ltb: epochs must be at least 1, got {epochs}; fix "
                              "model_options.epochs (--set model_options.epochs=N)")
-        self.heads = nn.ModuleDict({t.name: make_head(t, self.nodes[0]) for t in tasks})
+
+    def init_noise(self) -> None:
         seed = int(torch.randint(2 ** 31 - 1, (), device="cpu"))  # from the run's seed
         self.register_buffer("gumbel_seed", torch.tensor(seed, dtype=torch.long))
         self.register_buffer("draws", torch.zeros((), dtype=torch.long))
@@ -100,6 +113,33 @@ class LTB(MultiTaskModel):
         """The most probable tree: for each block after the first, each child's parent."""
         return self.alpha.detach().argmax(-1).tolist()
 
+    def path(self, weights: torch.Tensor, child: int) -> list[int]:
+        """The nodes, block by block, on the path to node ``child`` of the last block (in the
+        warm-up there is no single path: the child's own copies)."""
+        warm = self.warming_up()
+        parents = weights.detach().argmax(-1)
+        out = [child]
+        for j in range(weights.shape[0], 0, -1):
+            out.insert(0, child if warm else int(parents[j - 1, out[0]]))
+        return out
+
+
+class LTB(BranchingSchedule, MultiTaskModel):
+    """K copies of every block, Gumbel-softmax parent choices between blocks, one head per task."""
+
+    task_specific = ("heads",)  # any node can end up on any task's path: all else is shared
+
+    def __init__(self, tasks: Sequence[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
+                 weights: str | None = None, epochs: int | None = None):
+        super().__init__(tasks)
+        k = len(tasks)
+        self.nodes = nn.ModuleList([build_backbone(backbone, in_channels, weights)
+                                    for _ in range(k)])
+        self.init_branching(self.nodes[0].num_blocks, k, epochs,
+                            SCHEDULE_EPOCHS.get(backbone, 50))
+        self.heads = nn.ModuleDict({t.name: make_head(t, self.nodes[0]) for t in tasks})
+        self.init_noise()
+
     def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
         check_tasks(self.tasks, tasks)
         names = list(self.tasks)
@@ -122,14 +162,10 @@ class LTB(MultiTaskModel):
                 outs.append(nxt)
             fs.append(level_f)
             idxs.append(level_idx)
-        warm = self.warming_up()
-        parents = weights.detach().argmax(-1)
         out = {}
         for t in tasks:
             c = names.index(t)
-            path = [c]  # warm-up: no single path; the task's own copies' pooling indices
-            for j in range(weights.shape[0], 0, -1):
-                path.insert(0, c if warm else int(parents[j - 1, path[0]]))
+            path = self.path(weights, c)  # warm-up: the task's own copies' pooling indices
             feats = Features(z=[], f=[fs[j][n] for j, n in enumerate(path)], final=outs[c],
                              indices=[idxs[j][n] for j, n in enumerate(path)])
             out[t] = self.heads[t](outs[c], feats, x.shape[-2:])
@@ -140,10 +176,56 @@ class LTB(MultiTaskModel):
                 **split_head_counts(self.tasks, self.heads), "total": count(self)}
 
 
+class HsiLTB(BranchingSchedule, HsiArchitecture):
+    """LTB over the HSI encoder's three stages: a stage copy per task, Gumbel-softmax parent
+    choices between stages; each task's path of stage outputs feeds hsi-mtl's decoder."""
+
+    task_specific = ("decoders", "heads")  # any node can end up on any task's path
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, per_pixel: bool = False,
+                 epochs: int | None = None, **hsi):
+        super().__init__(tasks, in_channels, per_pixel, **hsi)
+        k = len(tasks)
+        self.nodes = nn.ModuleList([self.new_encoder() for _ in range(k)])
+        self.init_branching(self.nodes[0].num_blocks, k, epochs, SCHEDULE_EPOCHS["hsi"])
+        self.make_heads()
+        self.init_noise()
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
+        self.check_input(x, tasks)
+        names = list(self.tasks)
+        weights = self.choices()
+        outs = [node.stage(0, x) for node in self.nodes]
+        levels = [outs]
+        for j in range(1, weights.shape[0] + 1):
+            # child c reads sum_p w[c, p] · parent p (one parent after the warm-up)
+            inputs = torch.einsum("cp,p...->c...", weights[j - 1].to(outs[0].dtype),
+                                  torch.stack(outs))
+            outs = [node.stage(j, inp) for node, inp in zip(self.nodes, inputs)]
+            levels.append(outs)
+        feats = {t: [levels[j][n] for j, n in enumerate(self.path(weights, names.index(t)))]
+                 for t in tasks}
+        return self.decode(feats, tasks, x.shape[-2:])
+
+    def parameter_breakdown(self) -> dict[str, int]:
+        return {"networks": count(self.nodes), "branching": self.alpha.numel(),
+                **self.head_counts(), "total": count(self)}
+
+
 @register_model("ltb")
-def build_ltb(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
+def build_ltb(tasks: list[TaskInfo], backbone: str | None = None, in_channels: int = 3,
               weights: str | None = None, epochs: int | None = None,
-              per_pixel: bool | None = None) -> LTB:
-    """Learning to Branch (Guo et al. 2020): a block copy per task, Gumbel-softmax branching."""
+              per_pixel: bool | None = None, width: int | None = None,
+              rates: Sequence[int] | None = None) -> LTB | HsiLTB:
+    """Learning to Branch (Guo et al. 2020): a block copy per task, Gumbel-softmax branching.
+
+    ``backbone``: the benchmark's (resnet34, wrn28_4, vgg16); none (TAIGA) or ``hsi``: the HSI
+    paper's encoder, whose ``width`` and Dense ASPP ``rates`` are hsi-mtl's options."""
+    if uses_hsi_encoder("ltb", backbone, weights=weights, width=width, rates=rates):
+        return HsiLTB(tasks, in_channels, bool(per_pixel), epochs=epochs,
+                      **hsi_settings(width, rates))
     refuse_per_pixel("ltb", per_pixel)
     return LTB(tasks, backbone=backbone, in_channels=in_channels, weights=weights, epochs=epochs)
+
+
+build_ltb.label = "LTB"  # the reports' name

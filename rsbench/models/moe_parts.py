@@ -1,6 +1,7 @@
 """Pieces the architectures of LibMTL's family share (``mtan``, ``mmoe``, ``cgc``, ``ple``,
 ``dselect-k``, ``ltb``): the softmax gate that weighs experts per image, the mixing of expert
-outputs, the modules of one backbone block, and the refusal of TAIGA's per-pixel protocol.
+outputs, the modules of one backbone block, and the refusal of TAIGA's per-pixel protocol over
+an image backbone (over the HSI paper's encoder they run there: ``rsbench.models.hsi_stages``).
 
 Gates read their input average-pooled to ``pool`` × ``pool`` (8 by default) and flattened:
 LibMTL flattens the whole input image (``img_size``), which for a 224×224 image is a 150,528-wide
@@ -81,12 +82,13 @@ def check_experts(model: str, **counts: int) -> None:
 
 
 def refuse_per_pixel(model: str, per_pixel: bool | None) -> None:
-    """These models predict one output per image over the MTLN paper's backbones: TAIGA's
-    per-pixel protocol is refused in one line (the hsi-* models are built for it)."""
+    """Over the MTLN paper's backbones these models predict one output per image: TAIGA's
+    per-pixel protocol is refused in one line (over the HSI encoder they are dense)."""
     if per_pixel:
         raise UsageError(f"{model} predicts one output per image over the MTLN paper's "
-                         f"backbones (resnet34, wrn28_4, vgg16): run it on {IMAGE_BENCHMARKS}; "
-                         "TAIGA's per-pixel protocol needs a dense model such as hsi-mtl")
+                         f"backbones (resnet34, wrn28_4, vgg16): run those on "
+                         f"{IMAGE_BENCHMARKS}; on TAIGA's per-pixel protocol drop --backbone "
+                         "(its default is the HSI paper's encoder, backbone hsi)")
 
 
 def count(module: nn.Module | Sequence[nn.Module]) -> int:

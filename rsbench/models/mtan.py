@@ -24,6 +24,20 @@ Choices for rsbench (README, Models; the configs' ``mtan.*`` entries): each task
 (the paper's design; LibMTL's ResNet MTAN repeats one module object per task, so its tasks share
 them); heads are rsbench's (avg-pool + linear; a SegNet decoder per segmentation task, so MTAN's
 attention on a shared decoder has no place here and only the encoder is attended).
+
+On TAIGA (backbone ``hsi``: its configs name no backbone) the shared network is the HSI paper's
+encoder (``rsbench.models.hsi_stages``: ``hsi-mtl``'s shared encoder and attention, three
+stages) and each task attends all three stage outputs, as MTAN's VGG-16 and WRN-28-4 code
+attends every block: the mask reads the stage output itself (z_j = f_j, as on WRN-28-4) and the
+task's previous attended feature, and the shared attention blocks are MTAN's 3×3 conv-BN-ReLU
+(c_j to c_{j+1}) max-pooled to the next stage's size, none after the last stage. Task k's three
+attended features are the bottleneck and the skips of ``hsi-mtl``'s decoder of its type (then a
+1×1 head per task). Chosen here (neither MTAN's paper, its code nor the HSI paper covers it):
+the decoder's skips are the task's attended features, not the shared ones (the HSI decoder
+concatenates the encoder features the SegNet decoder of MTAN does not have, and MTAN's decoder
+attention has no place in a decoder shared by a task type); the masks keep MTAN's widths c_j
+(2w, 4w, 8w channels), which at hsi-mtl's width 128 make about 4.1M parameters per task, 53M of
+the model's 79M on TAIGA's 13 tasks (``width`` scales them).
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from torchvision.models.resnet import BasicBlock
 
 from rsbench.models.backbones import Features, build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
+from rsbench.models.hsi_stages import HsiArchitecture, hsi_settings, uses_hsi_encoder
 from rsbench.models.moe_parts import count, refuse_per_pixel
 from rsbench.models.mtln import AttentionModule, Extractor
 from rsbench.models.parts import check_tasks, make_head, split_head_counts
@@ -121,9 +136,60 @@ class MTAN(MultiTaskModel):
                 "extractors": count(self.blocks), "total": count(self)}
 
 
+class HsiMTAN(HsiArchitecture):
+    """MTAN over the HSI encoder: per-task masks on its three stages, shared 3×3 attention
+    blocks between them; each task's attended features feed hsi-mtl's decoder of its type."""
+
+    task_specific = ("attention", "decoders", "heads")  # shared: the encoder, the blocks
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, per_pixel: bool = False,
+                 **hsi):
+        super().__init__(tasks, in_channels, per_pixel, **hsi)
+        self.backbone = self.new_encoder()
+        chans = self.backbone.channels
+        self.blocks = nn.ModuleList([Extractor(chans[j], chans[j + 1])
+                                     for j in range(len(chans) - 1)])
+        self.attention = nn.ModuleDict({t.name: nn.ModuleList(
+            [AttentionModule(c if j == 0 else 2 * c, c) for j, c in enumerate(chans)])
+            for t in tasks})
+        self.make_heads()
+
+    def task_features(self, shared: Sequence[torch.Tensor], task: str) -> list[torch.Tensor]:
+        """The task's attended feature of every stage: mask(z_j [, previous]) * f_j."""
+        out: list[torch.Tensor] = []
+        h = None
+        for j, module in enumerate(self.attention[task]):
+            z = shared[j] if h is None else torch.cat([shared[j], h], dim=1)
+            out.append(module(z) * shared[j])
+            if j < len(self.blocks):
+                h = self.blocks[j](out[-1], shared[j + 1].shape[-2:])
+        return out
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
+        self.check_input(x, tasks)
+        shared = self.backbone(x)  # the shared encoder runs once for all tasks
+        feats = {t: self.task_features(shared, t) for t in tasks}
+        return self.decode(feats, tasks, x.shape[-2:])
+
+    def parameter_breakdown(self) -> dict[str, int]:
+        per_task = [count(a) for a in self.attention.values()]
+        return {"shared": count(self.backbone), "attention_per_task":
+                round(sum(per_task) / len(per_task)), "extractors": count(self.blocks),
+                **self.head_counts(), "total": count(self)}
+
+
 @register_model("mtan")
-def build_mtan(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
-               weights: str | None = None, per_pixel: bool | None = None) -> MTAN:
-    """MTAN (Liu et al. 2019): shared backbone, per-task attention masks, authors' placement."""
+def build_mtan(tasks: list[TaskInfo], backbone: str | None = None, in_channels: int = 3,
+               weights: str | None = None, per_pixel: bool | None = None,
+               width: int | None = None, rates: Sequence[int] | None = None) -> MTAN | HsiMTAN:
+    """MTAN (Liu et al. 2019): shared backbone, per-task attention masks, authors' placement.
+
+    ``backbone``: the benchmark's (resnet34, wrn28_4, vgg16); none (TAIGA) or ``hsi``: the HSI
+    paper's encoder, whose ``width`` and Dense ASPP ``rates`` are hsi-mtl's options."""
+    if uses_hsi_encoder("mtan", backbone, weights=weights, width=width, rates=rates):
+        return HsiMTAN(tasks, in_channels, bool(per_pixel), **hsi_settings(width, rates))
     refuse_per_pixel("mtan", per_pixel)
     return MTAN(tasks, backbone=backbone, in_channels=in_channels, weights=weights)
+
+
+build_mtan.label = "MTAN"  # the reports' name

@@ -80,7 +80,8 @@ def table_models(bench: str) -> tuple[str, ...]:
 
 def other_models(listed: tuple[str, ...]) -> tuple[str, ...]:
     """Registered models outside ``listed`` built over the MTLN paper's backbones (a factory
-    whose ``backbone`` option defaults to ResNet-34), in name order."""
+    whose ``backbone`` option defaults to ResNet-34, or to the benchmark's: None, as LibMTL's
+    architectures, whose default on TAIGA is the HSI encoder), in name order."""
     import inspect
 
     from rsbench.models import model_factories
@@ -88,7 +89,7 @@ def other_models(listed: tuple[str, ...]) -> tuple[str, ...]:
     found = []
     for name, factory in sorted(model_factories().items()):
         option = inspect.signature(factory).parameters.get("backbone")
-        if name not in listed and option is not None and option.default == "resnet34":
+        if name not in listed and option is not None and option.default in ("resnet34", None):
             found.append(name)
     return tuple(found)
 

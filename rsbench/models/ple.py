@@ -17,6 +17,17 @@ Every task's experts run below the last level whatever task a batch is for (the 
 needs them). Shared parameters for the gradient weightings: everything more than one task uses,
 i.e. all but the last level's task experts and task gates and the heads (LibMTL: the shared
 experts only).
+
+On TAIGA (backbone ``hsi``: its configs name no backbone) the levels are the three stages of the
+HSI paper's encoder (``rsbench.models.hsi_stages``: conv block + first residual block; pooling
++ second residual block; Dense ASPP, pooling, skip layer and residual attention), each with
+1 shared and 1 task expert per task, and task k's mixed output of every level is also its skip
+for ``hsi-mtl``'s decoder of its type (then a 1×1 head per task). Chosen here (neither PLE's
+paper, LibMTL nor the HSI paper covers it): a level is a stage of that encoder (its pooling
+belongs to the stage after it, so mixing is after the stage); gates read their level's input
+pooled to 8×8; the experts keep hsi-mtl's width 128 (``width``). With TAIGA's 13 tasks that is
+14 copies of every stage (about 180M of the model's 189M parameters), all run on every batch
+below the last level.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from torch import nn
 
 from rsbench.models.backbones import Features, build_backbone
 from rsbench.models.base import MultiTaskModel, TaskInfo
+from rsbench.models.hsi_stages import HsiArchitecture, hsi_settings, uses_hsi_encoder
 from rsbench.models.moe_parts import (
     GATE_POOL,
     SoftmaxGate,
@@ -122,11 +134,95 @@ class PLE(MultiTaskModel):
                 **split_head_counts(self.tasks, self.heads), "total": count(self)}
 
 
+class HsiPLE(HsiArchitecture):
+    """PLE over the HSI encoder's three stages: shared and task experts per stage with task and
+    shared gates; every task's mixed stage outputs are its decoder's input and skips."""
+
+    def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, per_pixel: bool = False,
+                 num_shared: int = 1, num_specific: int = 1, gate_pool: int = GATE_POOL, **hsi):
+        super().__init__(tasks, in_channels, per_pixel, **hsi)
+        check_experts("ple", num_shared=num_shared, num_specific=num_specific,
+                      gate_pool=gate_pool)
+
+        def experts(n: int) -> nn.ModuleList:
+            return nn.ModuleList([self.new_encoder() for _ in range(int(n))])
+
+        s, p, pool = int(num_shared), int(num_specific), int(gate_pool)
+        self.shared_experts = experts(s)
+        self.task_experts = nn.ModuleDict({t.name: experts(p) for t in tasks})
+        first = self.shared_experts[0]
+        levels = first.num_blocks
+        inputs = [in_channels, *first.channels[:-1]]  # channels each level reads
+        self.task_gates = nn.ModuleDict({t.name: nn.ModuleList(
+            [SoftmaxGate(inputs[j], s + p, pool) for j in range(levels)]) for t in tasks})
+        self.shared_gates = nn.ModuleList([SoftmaxGate(inputs[j], s + p * len(tasks), pool)
+                                           for j in range(levels - 1)])
+        self.make_heads()
+        self.last_gates: dict[str, torch.Tensor] = {}  # each task's last-level weights
+
+    def forward(self, x: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
+        self.check_input(x, tasks)
+        names = list(self.tasks)
+        levels = len(self.shared_gates) + 1
+        shared_in, task_in = x, {t: x for t in names}
+        feats: dict[str, list[torch.Tensor]] = {t: [] for t in tasks}
+        for j in range(levels):
+            last = j == levels - 1
+            active = list(tasks) if last else names
+            shared_out = [e.stage(j, shared_in) for e in self.shared_experts]
+            task_out = {t: [e.stage(j, task_in[t]) for e in self.task_experts[t]]
+                        for t in active}
+            next_in = {}
+            for t in active:
+                weights = self.task_gates[t][j](task_in[t])
+                next_in[t] = mix(shared_out + task_out[t], weights)
+                if t in feats:
+                    feats[t].append(next_in[t])
+                if last:
+                    self.last_gates[t] = weights.detach()
+            if not last:
+                everything = [o for t in names for o in task_out[t]] + shared_out
+                shared_in = mix(everything, self.shared_gates[j](shared_in))
+            task_in = next_in
+        return self.decode(feats, tasks, x.shape[-2:])
+
+    def task_owned(self) -> list[nn.Module]:
+        """What is not shared: each task's last-level experts and gate, and the decoders and
+        heads (task-specific as hsi-mtl's; lower levels feed the shared gate, so every task's
+        loss reaches them)."""
+        last = len(self.shared_gates)
+        owned: list[nn.Module] = [self.decoders, self.heads,
+                                  *(g[last] for g in self.task_gates.values())]
+        for experts in self.task_experts.values():
+            for e in experts:
+                owned += e.stage_modules(last)
+        return owned
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        own = {id(p) for m in self.task_owned() for p in m.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def parameter_breakdown(self) -> dict[str, int]:
+        return {"experts": count(self.shared_experts), "task_experts": count(self.task_experts),
+                "gates": count(self.task_gates) + count(self.shared_gates),
+                **self.head_counts(), "total": count(self)}
+
+
 @register_model("ple")
-def build_ple(tasks: list[TaskInfo], backbone: str = "resnet34", in_channels: int = 3,
+def build_ple(tasks: list[TaskInfo], backbone: str | None = None, in_channels: int = 3,
               weights: str | None = None, num_shared: int = 1, num_specific: int = 1,
-              gate_pool: int = GATE_POOL, per_pixel: bool | None = None) -> PLE:
-    """PLE (Tang et al. 2020): per block, shared and task experts mixed by task/shared gates."""
+              gate_pool: int = GATE_POOL, per_pixel: bool | None = None,
+              width: int | None = None, rates: Sequence[int] | None = None) -> PLE | HsiPLE:
+    """PLE (Tang et al. 2020): per block, shared and task experts mixed by task/shared gates.
+
+    ``backbone``: the benchmark's (resnet34, wrn28_4, vgg16); none (TAIGA) or ``hsi``: the HSI
+    paper's encoder, whose ``width`` and Dense ASPP ``rates`` are hsi-mtl's options."""
+    experts = dict(num_shared=num_shared, num_specific=num_specific, gate_pool=gate_pool)
+    if uses_hsi_encoder("ple", backbone, weights=weights, width=width, rates=rates):
+        return HsiPLE(tasks, in_channels, bool(per_pixel), **experts,
+                      **hsi_settings(width, rates))
     refuse_per_pixel("ple", per_pixel)
-    return PLE(tasks, backbone=backbone, in_channels=in_channels, weights=weights,
-               num_shared=num_shared, num_specific=num_specific, gate_pool=gate_pool)
+    return PLE(tasks, backbone=backbone, in_channels=in_channels, weights=weights, **experts)
+
+
+build_ple.label = "PLE"  # the reports' name
