@@ -55,7 +55,8 @@ def params(benchmark: str, fmt: str) -> None:
     benchmark's backbone (MTAN, MMoE, CGC, PLE, DSelect-k, LTB: no paper figure). Models are
     built on the meta device: no memory, no data.
     With --benchmark taiga: every HSI model's parameters and GFLOPs of one 45×45×110 window
-    next to the HSI paper's Table VII, with a note per row.
+    next to the HSI paper's Table VII, with a note per row, then LibMTL's architectures over
+    the HSI encoder (no paper figure).
 
     \b
     Example:

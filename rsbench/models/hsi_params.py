@@ -1,5 +1,6 @@
 """Sizes of the HSI models next to the HSI paper's Table VII, for ``rsbench models params
---benchmark taiga``: parameters and FLOPs of one forward pass of one 45×45×110 TAIGA window.
+--benchmark taiga``: parameters and FLOPs of one forward pass of one 45×45×110 TAIGA window
+(then those of LibMTL's architectures over the HSI encoder, which the paper does not have).
 
 Models and inputs live on PyTorch's meta device (shapes only): counting every model takes a
 second or two and no memory. FLOPs come from ``torch.utils.flop_counter`` (a multiply-add is 2
@@ -56,6 +57,24 @@ TABLE_VII: list[tuple[str, str, str]] = [
 ]
 
 
+def hsi_architectures() -> list[tuple[str, str, str]]:
+    """(model, label, note) of the registered models outside Table VII that TAIGA builds over
+    the HSI paper's encoder (a factory whose ``backbone`` option defaults to None: LibMTL's
+    architectures), in name order."""
+    import inspect
+
+    from rsbench.models import model_factories, model_label
+
+    listed = {name for name, _, _ in TABLE_VII}
+    rows = []
+    for name, factory in sorted(model_factories().items()):
+        option = inspect.signature(factory).parameters.get("backbone")
+        if name not in listed and option is not None and option.default is None:
+            rows.append((name, model_label(name), "not in the paper: LibMTL's architecture over "
+                         "hsi-mtl's encoder (width 128) with hsi-mtl's decoders and heads"))
+    return rows
+
+
 def table_vii_paper() -> dict[str, dict[str, float]]:
     """Table VII's published rows: params (M), flops (G), seconds per epoch, OA (%)."""
     path = Path(__file__).resolve().parents[1] / "data" / "hsi_paper_results.json"
@@ -87,7 +106,8 @@ def size_of(name: str, **options) -> tuple[int, int]:
 
 def table_vii() -> tuple[list[str], list[list[object]]]:
     """Every HSI model's parameters and GFLOPs beside Table VII's, with the differences and a
-    note on each row (models not registered here show the paper's figures only)."""
+    note on each row (models not registered here show the paper's figures only), then those of
+    LibMTL's architectures over the HSI encoder (no paper figure)."""
     from rsbench.models import available_models
 
     registered = set(available_models())
@@ -96,7 +116,7 @@ def table_vii() -> tuple[list[str], list[list[object]]]:
     header = ["Method", "model", "params", "paper params", "difference", "GFLOPs",
               "paper GFLOPs", "difference", "note"]
     rows: list[list[object]] = []
-    for name, label, note in TABLE_VII:
+    for name, label, note in TABLE_VII + hsi_architectures():
         pub = paper.get(label, {})
         p_params = pub.get("params", 0) * 1e6 or None
         p_flops = pub.get("flops")
