@@ -175,6 +175,15 @@ def _mark_best(rows: list[Row], columns: Sequence[Column], decimals: int) -> Non
             c.best = round(c.mean, decimals) == best
 
 
+def method_label(method: str) -> str:
+    """A method's row label: its model's report name (``mmoe+pcgrad`` -> ``MMoE+pcgrad``; the
+    model's registered ``label``), the method itself for a model without one."""
+    from rsbench.models import model_label
+
+    model, plus, rest = method.partition("+")
+    return model_label(model) + plus + rest
+
+
 def build_table(spec: TableSpec, runs: RunSet, paper: bool = False) -> Table:
     """Fill ``spec`` from ``runs`` (missing runs stay missing) and add paper rows if asked."""
     if spec.build is not None:
@@ -184,7 +193,7 @@ def build_table(spec: TableSpec, runs: RunSet, paper: bool = False) -> Table:
         known = {m for m, _ in rows_spec}
         benches = {c.benchmark for c in spec.columns}
         for b in sorted(benches):
-            rows_spec += [(m, m) for m in runs.methods(b) if m not in known
+            rows_spec += [(m, method_label(m)) for m in runs.methods(b) if m not in known
                           and not m.endswith(("-frozen", "-transfer"))]
             known |= {m for m, _ in rows_spec}
     published = paper_results().get(spec.paper_table, {}) if paper else {}

@@ -156,14 +156,18 @@ def protocol_note(table: Table, scored: dict[str, set[int]]) -> None:
                            "per-pixel rows.")
 
 
-def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str) -> Callable:
-    """A builder for Tables IV–VI: rows (benchmark, method, label) → summary columns."""
+def summary_table(rows_spec: Sequence[tuple[str, str, str]], paper_key: str,
+                  extra: Callable[[], Sequence[tuple[str, str, str]]] | None = None) -> Callable:
+    """A builder for Tables IV–VI: rows (benchmark, method, label) → summary columns; ``extra``
+    gives more (benchmark, method, label) rows, shown only where they have runs."""
 
     def build(spec: TableSpec, runs: RunSet, paper: bool) -> Table:
         published = paper_rows(paper_key) if paper else {}
         rows: list[Row] = []
         scored: dict[str, set[int]] = {}
-        for bench, method, label in rows_spec:
+        more = [(b, m, label) for b, m, label in (extra() if extra else [])
+                if m in runs.methods(b)]
+        for bench, method, label in [*rows_spec, *more]:
             for setting, by_bench in method_variants(runs, [bench], method):
                 found = by_bench[bench]
                 sums = [summary(r) for r in found]
