@@ -53,6 +53,26 @@ from rsbench.models.parts import check_tasks, make_head, split_head_counts
 from rsbench.models.registry import register_model
 
 
+def build_levels(model: nn.Module, tasks: Sequence[TaskInfo], in_channels: int,
+                 new_expert, num_shared: int, num_specific: int, gate_pool: int):
+    """Give ``model`` PLE's experts and gates (shared experts, each task's experts, task gates
+    per level, shared gates below the last level: in this order, which fixes the seeded
+    weights); returns the first shared expert, whose blocks and channels set the levels."""
+    check_experts("ple", num_shared=num_shared, num_specific=num_specific, gate_pool=gate_pool)
+    s, p, pool = int(num_shared), int(num_specific), int(gate_pool)
+    model.shared_experts = nn.ModuleList([new_expert() for _ in range(s)])
+    model.task_experts = nn.ModuleDict(
+        {t.name: nn.ModuleList([new_expert() for _ in range(p)]) for t in tasks})
+    first = model.shared_experts[0]
+    levels = first.num_blocks
+    inputs = [in_channels, *first.channels[:-1]]  # channels each level reads
+    model.task_gates = nn.ModuleDict({t.name: nn.ModuleList(
+        [SoftmaxGate(inputs[j], s + p, pool) for j in range(levels)]) for t in tasks})
+    model.shared_gates = nn.ModuleList([SoftmaxGate(inputs[j], s + p * len(tasks), pool)
+                                        for j in range(levels - 1)])
+    return first
+
+
 class PLE(MultiTaskModel):
     """J extraction levels of shared and task experts with task and shared gates; heads."""
 
@@ -60,23 +80,9 @@ class PLE(MultiTaskModel):
                  weights: str | None = None, num_shared: int = 1, num_specific: int = 1,
                  gate_pool: int = GATE_POOL):
         super().__init__(tasks)
-        check_experts("ple", num_shared=num_shared, num_specific=num_specific,
-                      gate_pool=gate_pool)
-
-        def experts(n: int) -> nn.ModuleList:
-            return nn.ModuleList([build_backbone(backbone, in_channels, weights)
-                                  for _ in range(int(n))])
-
-        s, p, pool = int(num_shared), int(num_specific), int(gate_pool)
-        self.shared_experts = experts(s)
-        self.task_experts = nn.ModuleDict({t.name: experts(p) for t in tasks})
-        first = self.shared_experts[0]
-        levels = first.num_blocks
-        inputs = [in_channels, *first.channels[:-1]]  # channels each level reads
-        self.task_gates = nn.ModuleDict({t.name: nn.ModuleList(
-            [SoftmaxGate(inputs[j], s + p, pool) for j in range(levels)]) for t in tasks})
-        self.shared_gates = nn.ModuleList([SoftmaxGate(inputs[j], s + p * len(tasks), pool)
-                                           for j in range(levels - 1)])
+        first = build_levels(self, tasks, in_channels,
+                             lambda: build_backbone(backbone, in_channels, weights),
+                             num_shared, num_specific, gate_pool)
         self.heads = nn.ModuleDict({t.name: make_head(t, first) for t in tasks})
         self.last_gates: dict[str, torch.Tensor] = {}  # each task's last-level weights
 
@@ -141,22 +147,8 @@ class HsiPLE(HsiArchitecture):
     def __init__(self, tasks: Sequence[TaskInfo], in_channels: int, per_pixel: bool = False,
                  num_shared: int = 1, num_specific: int = 1, gate_pool: int = GATE_POOL, **hsi):
         super().__init__(tasks, in_channels, per_pixel, **hsi)
-        check_experts("ple", num_shared=num_shared, num_specific=num_specific,
-                      gate_pool=gate_pool)
-
-        def experts(n: int) -> nn.ModuleList:
-            return nn.ModuleList([self.new_encoder() for _ in range(int(n))])
-
-        s, p, pool = int(num_shared), int(num_specific), int(gate_pool)
-        self.shared_experts = experts(s)
-        self.task_experts = nn.ModuleDict({t.name: experts(p) for t in tasks})
-        first = self.shared_experts[0]
-        levels = first.num_blocks
-        inputs = [in_channels, *first.channels[:-1]]  # channels each level reads
-        self.task_gates = nn.ModuleDict({t.name: nn.ModuleList(
-            [SoftmaxGate(inputs[j], s + p, pool) for j in range(levels)]) for t in tasks})
-        self.shared_gates = nn.ModuleList([SoftmaxGate(inputs[j], s + p * len(tasks), pool)
-                                           for j in range(levels - 1)])
+        build_levels(self, tasks, in_channels, self.new_encoder, num_shared, num_specific,
+                     gate_pool)
         self.make_heads()
         self.last_gates: dict[str, torch.Tensor] = {}  # each task's last-level weights
 
