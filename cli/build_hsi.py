@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import build_options
+from rsbench.cli.options import build_options, window_options
 from rsbench.datasets.sources import HSI_SOURCES
 
 
@@ -14,18 +14,9 @@ from rsbench.datasets.sources import HSI_SOURCES
 @click.option("--input", "path", required=True, type=click.Path(),
               help="The source's file (e.g. houston_dataset.mat).")
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
-@click.option("--patch", type=int, default=9, show_default=True,
-              help="Window side in pixels (odd; the centre pixel carries the labels).")
-@click.option("--stride", type=int, default=3, show_default=True,
-              help="Step of the patch-centre grid in pixels.")
-@click.option("--bands", default="0:", show_default=True,
-              help="Bands to keep, e.g. 0: (all) or 0:40,45.")
+@window_options(9, 3, "0:", "Bands to keep, e.g. 0: (all) or 0:40,45.")
 @click.option("--block-size", type=int, default=32, show_default=True,
               help="Side in pixels of the square blocks assigned to splits.")
-@click.option("--test-fraction", type=float, default=0.15, show_default=True,
-              help="Share of labelled pixels in the test split.")
-@click.option("--val-fraction", type=float, default=0.10, show_default=True,
-              help="Share of labelled pixels in the validation split.")
 @click.option("--min-class-fraction", type=float, default=0.0, show_default=True,
               help="Classes below this share of labelled pixels become 'ignore'.")
 @build_options(workers=False)

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import click
 
-from rsbench.cli.options import build_options
+from rsbench.cli.options import build_options, window_options
 
 
 @click.command("build-taiga")
 @click.option("--taiga", "taiga_root", required=True, type=click.Path(),
               help="Folder with the TAIGA ENVI files (reflectance cube + forestdata_stands).")
 @click.option("--out", required=True, type=click.Path(), help="Output dataset folder.")
-@click.option("--patch", type=int, default=45, show_default=True,
-              help="Window side in pixels (odd; the centre pixel carries the labels).")
-@click.option("--stride", type=int, default=13, show_default=True,
-              help="Step of the patch-centre grid in pixels.")
-@click.option("--bands", default="0:110", show_default=True,
-              help="Cube bands to keep, e.g. 0:110 (the TAIGA baseline) or 0:60,70.")
+@window_options(45, 13, "0:110", "Cube bands to keep, e.g. 0:110 (the TAIGA baseline) or "
+                "0:60,70.")
 @click.option("--split", type=click.Choice(["stands", "blocks"]), default="stands",
               show_default=True, help="stands: whole stands per split; blocks: square blocks.")
-@click.option("--test-fraction", type=float, default=0.15, show_default=True,
-              help="Share of labelled pixels in the test split.")
-@click.option("--val-fraction", type=float, default=0.10, show_default=True,
-              help="Share of labelled pixels in the validation split.")
 @click.option("--block-size", type=int, default=None,
               help="Block side in pixels for --split blocks [default: 8 x patch].")
 @click.option("--test-stands", type=click.Path(), default=None,

@@ -72,3 +72,25 @@ def build_options(workers: bool = True):
 
     return add
 
+
+def window_options(patch: int, stride: int, bands: str, bands_help: str):
+    """``--patch``, ``--stride`` and ``--bands`` of the hyperspectral builders (each builder's
+    defaults), then ``--test-fraction`` and ``--val-fraction``."""
+    shared = [
+        click.option("--patch", type=int, default=patch, show_default=True,
+                     help="Window side in pixels (odd; the centre pixel carries the labels)."),
+        click.option("--stride", type=int, default=stride, show_default=True,
+                     help="Step of the patch-centre grid in pixels."),
+        click.option("--bands", default=bands, show_default=True, help=bands_help),
+        click.option("--test-fraction", type=float, default=0.15, show_default=True,
+                     help="Share of labelled pixels in the test split."),
+        click.option("--val-fraction", type=float, default=0.10, show_default=True,
+                     help="Share of labelled pixels in the validation split."),
+    ]
+
+    def add(f):
+        for option in reversed(shared):
+            f = option(f)
+        return f
+
+    return add
