@@ -9,6 +9,7 @@ part of the staging folder; workers process sources in parallel.
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -102,16 +103,16 @@ def _check_pair(pair: gid.GidPair, img, lab, opts: PscOptions) -> None:
 
 
 def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
-                 stream: bool = False, checksums: list[Future] | None = None) -> dict:
+                 stream: bool = False, hash_here: bool = True) -> dict:
     """Tile one image/label pair into a finished part; returns its per-source summary.
     ``stream``: append to the staging streams (one process at a time; see PartWriter).
-    ``checksums``: the pair's two source descriptions, already queued (else hashed here)."""
+    ``hash_here``: the sources' checksums go in the part's info (else the caller hashes them
+    and the info's ``sources`` is None)."""
     classes, size, step = opts.classes, opts.size, opts.step
     writer = PartWriter(staging, pair.stem, stream=stream)
     # checksums run in a thread (hashlib releases the GIL) while the windows are processed
     hasher = ThreadPoolExecutor(max_workers=1)
-    if checksums is None:
-        checksums = queue_checksums(hasher, pair, root)
+    checksums = queue_checksums(hasher, pair, root) if hash_here else None
     # each strip's patches are written by a thread (file writes release the GIL and, once the
     # page cache throttles them, block) while the next strip is read; two buffer sets alternate
     saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-write")
@@ -181,7 +182,7 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
                                     for c, n in off_colors.most_common(5)],
                 "crs": img.crs.to_wkt() if img.crs else None,
                 "transform": list(img.transform)[:6] if img.crs else None,
-                "sources": [c.result() for c in checksums],
+                "sources": None if checksums is None else [c.result() for c in checksums],
             }
     except BaseException:
         saver.shutdown(wait=True, cancel_futures=True)  # no write may run into the abort
@@ -199,6 +200,22 @@ def queue_checksums(hasher: ThreadPoolExecutor, pair: gid.GidPair, root: str) ->
     return [hasher.submit(describe_source, p, root) for p in (pair.image, pair.label)]
 
 
+def _lower_priority() -> None:
+    """Run this thread at the lowest CPU priority (Linux: a thread's nice value; elsewhere a
+    no-op): it then takes only CPU time the tiling leaves idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+
+
+def background_hasher() -> ThreadPoolExecutor:
+    """One low-priority thread for the sources' SHA-256: ~1.3 s of CPU per GB that, on a busy
+    machine, fills the cores' idle time (start-up, finish) instead of slowing the tiling."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-sha256",
+                              initializer=_lower_priority)
+
+
 def _run_parts(writer: DatasetWriter, pairs: Sequence[gid.GidPair], root: str,
                opts: PscOptions, workers: int) -> None:
     todo = [p for p in pairs if not writer.part_done(p.stem)]
@@ -207,17 +224,10 @@ def _run_parts(writer: DatasetWriter, pairs: Sequence[gid.GidPair], root: str,
     staging = str(writer.staging)
     bar = progress(total=len(todo), desc="build-psc", unit="image")
     if workers <= 1 or len(todo) <= 1:
-        # every pair's checksums queued at once on one thread: the hashing (~1.3 s of CPU per
-        # GB) runs ahead into the gaps of the tiling instead of starting again with each pair
-        hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-sha256")
-        try:
-            queued = {p.stem: queue_checksums(hasher, p, root) for p in todo}
-            for pair in todo:  # one writer at a time: the samples go straight to the streams
-                process_pair(pair, staging, root, opts, stream=True,
-                             checksums=queued[pair.stem])
-                bar.update()
-        finally:
-            hasher.shutdown(wait=True, cancel_futures=True)
+        # the checksums are the builder's background hasher's (PscBuilder.stage)
+        for pair in todo:  # one writer at a time: the samples go straight to the streams
+            process_pair(pair, staging, root, opts, stream=True, hash_here=False)
+            bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(process_pair, p, staging, root, opts) for p in todo]
@@ -297,6 +307,8 @@ class PscBuilder(Builder):
         self.opts.validate()
         self.split_file = SplitFile(splits, ("train", "test")) if splits else None
         self.gid_root, self.workers = gid_root, workers
+        self._hasher: ThreadPoolExecutor | None = None
+        self._checksums: dict[str, list[Future]] = {}
         self.pairs = gid.find_pairs(gid_root, self.opts.classes, self.opts.bands)
         for pair in self.pairs:  # header checks before anything is staged
             with _open(pair.image) as img, _open(pair.label) as lab:
@@ -307,9 +319,40 @@ class PscBuilder(Builder):
                 **asdict(self.opts)}
 
     def stage(self, writer: DatasetWriter) -> None:
-        _run_parts(writer, self.pairs, str(Path(self.gid_root)), self.opts, self.workers)
+        root = str(Path(self.gid_root))
+        todo = [p for p in self.pairs if not writer.part_done(p.stem)]
+        if self.workers <= 1 or len(todo) <= 1:  # sequential: hashed beside the tiling
+            self._hasher = background_hasher()
+            self._checksums = {p.stem: queue_checksums(self._hasher, p, root) for p in todo}
+        try:
+            _run_parts(writer, self.pairs, root, self.opts, self.workers)
+        except BaseException:
+            self._stop_hashing()
+            raise
+
+    def _stop_hashing(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True, cancel_futures=True)
+            self._hasher = None
+
+    def _sources(self, pair: gid.GidPair, info: dict) -> list[dict]:
+        """The pair's source descriptions: from its part (parallel builds), this build's
+        background hasher, or (a sequential build resumed after its parts) hashed now."""
+        if info.get("sources") is not None:
+            return info["sources"]
+        queued = self._checksums.get(pair.stem)
+        if queued is None:
+            root = str(Path(self.gid_root))
+            return [describe_source(p, root) for p in (pair.image, pair.label)]
+        return [f.result() for f in queued]
 
     def finish(self, writer: DatasetWriter) -> dict:
+        try:
+            return self._finish(writer)
+        finally:
+            self._stop_hashing()  # a failed finish leaves no hashing behind
+
+    def _finish(self, writer: DatasetWriter) -> dict:
         from rsbench.datasets.previews.psc import write_psc_previews
 
         opts = self.opts
@@ -340,7 +383,10 @@ class PscBuilder(Builder):
             "georeference": {s: {"crs": i["crs"], "transform": i["transform"]}
                              for s, i in infos.items() if i["crs"]},
         }
-        sources = [s for i in infos.values() for s in i["sources"]]
+
+        def sources() -> list[dict]:  # asked for last: the hashing overlaps the finalize
+            return [s for p in self.pairs for s in self._sources(p, infos[p.stem])]
+
         tasks = psc_tasks(opts.classes)
         return writer.finalize(
             index, keys=keys, name=f"psc{opts.classes}", tasks=tasks, sources=sources,

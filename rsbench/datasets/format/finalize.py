@@ -82,7 +82,7 @@ def finalize(
     keys: Sequence[str],
     name: str,
     tasks: Iterable[TaskSpec],
-    sources: Sequence[dict],
+    sources: Sequence[dict] | Callable[[], Sequence[dict]],
     extra: Mapping[str, Any] | None = None,
     rasters: Mapping[str, dict] | None = None,
     footprints: Any | None = None,
@@ -97,7 +97,8 @@ def finalize(
     (``window_columns`` and any extra keys): stored once, samples are windows into them.
     ``footprints`` is a GeoDataFrame (or a list, one per CRS); ``previews(out_dir, dataset)``
     draws preview images; ``counts`` gives per-split class counts the builder already has.
-    ``split_keys`` = (keys, splits) is written as ``splits.csv`` (stable keys: see
+    ``sources`` may be a callable, called just before the manifest is written (checksums
+    still being computed meanwhile). ``split_keys`` = (keys, splits) is written as ``splits.csv`` (stable keys: see
     :mod:`rsbench.datasets.format.split_files`); ``split_source`` records the ``--splits`` file used.
     Returns the manifest as written (a dict).
     """
@@ -135,7 +136,8 @@ def finalize(
         name=name, builder=writer.builder, parameters=writer.params, num_samples=n,
         splits={str(k): int(v) for k, v in final_index["split"].value_counts()
                 .sort_index().items()} if n else {},
-        arrays=specs, tasks={t.name: t for t in tasks}, sources=list(sources),
+        arrays=specs, tasks={t.name: t for t in tasks},
+        sources=[] if callable(sources) else list(sources),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         extra=dict(extra or {}))
     if split_keys is not None:
@@ -200,6 +202,8 @@ def finalize(
     if drawn is not None:
         drawn.result()  # re-raise a failure of the previews here
     _journal(writer, "previews")
+    if callable(sources):  # e.g. checksums still being computed: needed by the manifest only
+        manifest.sources = list(sources())
     written = manifest.to_json()
     atomic_write_text(out / MANIFEST, json.dumps(written, indent=2))
     reached("manifest")
