@@ -7,10 +7,12 @@ import subprocess
 import time
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB, from ``os.wait4``) of the child process ``cmd``."""
+def timed(cmd: list[str], env: dict | None = None,
+          cwd: str | os.PathLike | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB, from ``os.wait4``) of the child process ``cmd``, run in
+    ``cwd`` (``python -m`` imports from its working folder before PYTHONPATH)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
