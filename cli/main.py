@@ -5,6 +5,7 @@ To add a command: write ``cli/<name>.py`` with a click command and add one line 
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import warnings
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the process exits next: a Ctrl-C while Python tears down (tens of ms
         # after the last file) would kill it with -2 and no word; the command's code stands
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # and the teardown's collections skip what is alive now: with pandas, matplotlib and
+        # geopandas loaded, walking it took 0.2-0.3 s after every build (files are closed)
+        gc.freeze()
     return code
 
 
