@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from rsbench.datasets.builders.splits import check_fraction, split_by_group, spl
 from rsbench.datasets.format.manifest import TaskSpec, describe_source
 from rsbench.datasets.format.split_files import SplitFile
 from rsbench.datasets.format.writer import DatasetWriter, PartWriter
+from rsbench.datasets.previews.chart_worker import ChartWorker, start_chart_worker
 from rsbench.datasets.sources import gid
 from rsbench.errors import InputError, UsageError, unreadable
 from rsbench.progress import progress
@@ -36,6 +38,10 @@ GDAL_CACHE_MB = 64  # windows are read once, in order: a big block cache only co
 # block cache: the strips are copied once, straight from the page cache (GDAL falls back to
 # its usual reads for compressed or larger-than-RAM files)
 GDAL_READ_OPTIONS = {"GDAL_CACHEMAX": GDAL_CACHE_MB, "GTIFF_VIRTUAL_MEM_IO": "IF_ENOUGH_RAM"}
+# from this many source pixels to tile (one GID image has 49 M), matplotlib is loaded in a
+# worker process during the tiling and the charts are drawn there (see previews.chart_worker);
+# smaller builds finish before that process would have started
+CHART_WORKER_MIN_PIXELS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -303,7 +309,8 @@ class PscBuilder(Builder):
 
     name = "build-psc"
     # not matplotlib: importing it beside the tiling held the GIL against the strip loop and
-    # slowed every pair (~0.3 s per build); the previews thread imports it at finalize instead
+    # slowed every pair (~0.3 s per build); a chart worker process loads it (large builds) or
+    # the previews thread at finalize (small ones)
     finish_imports = ("geopandas", "pyogrio", "rsbench.datasets.previews.psc")
 
     def __init__(self, gid_root: str | Path, opts: PscOptions | None = None, workers: int = 1,
@@ -314,10 +321,13 @@ class PscBuilder(Builder):
         self.gid_root, self.workers = gid_root, workers
         self._hasher: ThreadPoolExecutor | None = None
         self._checksums: dict[str, list[Future]] = {}
+        self._charts: ChartWorker | None = None
         self.pairs = gid.find_pairs(gid_root, self.opts.classes, self.opts.bands)
+        self._pixels: dict[str, int] = {}
         for pair in self.pairs:  # header checks before anything is staged
             with _open(pair.image) as img, _open(pair.label) as lab:
                 _check_pair(pair, img, lab, self.opts)
+                self._pixels[pair.stem] = img.width * img.height
 
     def params(self) -> dict:
         return {"source": "gid", "gid": os.path.abspath(str(self.gid_root)),
@@ -329,16 +339,21 @@ class PscBuilder(Builder):
         if self.workers <= 1 or len(todo) <= 1:  # sequential: hashed beside the tiling
             self._hasher = background_hasher()
             self._checksums = {p.stem: queue_checksums(self._hasher, p, root) for p in todo}
+        if sum(self._pixels[p.stem] for p in todo) >= CHART_WORKER_MIN_PIXELS:
+            self._charts = start_chart_worker()
         try:
             _run_parts(writer, self.pairs, root, self.opts, self.workers)
         except BaseException:
-            self._stop_hashing()
+            self._stop_helpers()
             raise
 
-    def _stop_hashing(self) -> None:
+    def _stop_helpers(self) -> None:
         if self._hasher is not None:
             self._hasher.shutdown(wait=True, cancel_futures=True)
             self._hasher = None
+        if self._charts is not None:
+            self._charts.close()
+            self._charts = None
 
     def _sources(self, pair: gid.GidPair, info: dict) -> list[dict]:
         """The pair's source descriptions: from its part (parallel builds), this build's
@@ -355,7 +370,7 @@ class PscBuilder(Builder):
         try:
             return self._finish(writer)
         finally:
-            self._stop_hashing()  # a failed finish leaves no hashing behind
+            self._stop_helpers()  # a failed finish leaves no hashing or worker behind
 
     def _finish(self, writer: DatasetWriter) -> dict:
         from rsbench.datasets.previews.psc import write_psc_previews
@@ -396,7 +411,7 @@ class PscBuilder(Builder):
         return writer.finalize(
             index, keys=keys, name=f"psc{opts.classes}", tasks=tasks, sources=sources,
             extra=extra, footprints=footprints_frame(index, infos, opts.classes),
-            previews=write_psc_previews, counts=mask_pixel_counts(index, tasks[1], opts.size),
+            previews=partial(write_psc_previews, charts=self._charts), counts=mask_pixel_counts(index, tasks[1], opts.size),
             split_keys=(sample_keys, index["split"]),
             split_source=self.split_file.describe() if self.split_file else None,
         )

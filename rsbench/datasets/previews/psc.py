@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rsbench.datasets.previews.grid import save_labelled_grid
+
+if TYPE_CHECKING:
+    from rsbench.datasets.previews.chart_worker import ChartWorker
 
 
 def _figure(**kwargs):
@@ -97,12 +101,17 @@ def plot_montage(dataset, path: Path, per_class: int = 3, thumb: int = 112) -> N
     save_labelled_grid(path, grid, labels, "examples per scene class: image | mask", cell)
 
 
-def write_psc_previews(out_dir: Path, dataset) -> None:
-    """All PSC preview PNGs into ``out_dir``."""
+def write_psc_previews(out_dir: Path, dataset, charts: ChartWorker | None = None) -> None:
+    """All PSC preview PNGs into ``out_dir``; with ``charts``, the two charts are drawn in that
+    worker process while the montage is drawn here (the same PNGs either way)."""
     tasks = dataset.manifest["tasks"]
     name = dataset.manifest.get("name", "psc")
-    plot_class_counts(tasks["scene"], f"{name}: scene classes per split",
-                      out_dir / "scene_counts.png")
-    plot_class_counts(tasks["segmentation"], f"{name}: labelled pixels per class and split",
-                      out_dir / "pixel_counts.png", ylabel="pixels")
+    jobs = [(dict(tasks["scene"]), f"{name}: scene classes per split",
+             out_dir / "scene_counts.png", "patches"),
+            (dict(tasks["segmentation"]), f"{name}: labelled pixels per class and split",
+             out_dir / "pixel_counts.png", "pixels")]
+    sent = charts is not None and charts.draw(jobs)
     plot_montage(dataset, out_dir / "examples.png")
+    if not (sent and charts.finished()):  # no worker, or it failed: draw them here
+        for job in jobs:
+            plot_class_counts(*job)
