@@ -34,10 +34,13 @@ from rsbench.errors import InputError, UsageError, unreadable
 from rsbench.progress import progress
 
 GDAL_CACHE_MB = 64  # windows are read once, in order: a big block cache only costs memory
-# uncompressed GeoTIFFs (GID's) are read through a memory map of the file instead of GDAL's
+# uncompressed GeoTIFF images (GID's) are opened for GDAL's memory-mapped reads instead of its
 # block cache: the strips are copied once, straight from the page cache (GDAL falls back to
-# its usual reads for compressed or larger-than-RAM files)
-GDAL_READ_OPTIONS = {"GDAL_CACHEMAX": GDAL_CACHE_MB, "GTIFF_VIRTUAL_MEM_IO": "IF_ENOUGH_RAM"}
+# its usual reads for compressed or larger-than-RAM files; it reads the option when a file is
+# opened). Images only, read with all bands in order: for bands out of order, as the labels'
+# (3, 2, 1), that path returns wrong pixels from 4-band pixel-interleaved files (GDAL 3.10;
+# tests/test_psc_mapped_reads.py)
+MAPPED_READS = {"GTIFF_VIRTUAL_MEM_IO": "IF_ENOUGH_RAM"}
 # from this many source pixels to tile (one GID image has 49 M), matplotlib is loaded in a
 # worker process during the tiling and the charts are drawn there (see previews.chart_worker);
 # smaller builds finish before that process would have started
@@ -83,8 +86,12 @@ class PscOptions:
             raise UsageError(f"--max-off-palette must be in [0, 1], not {self.max_off_palette}")
 
 
-def _open(path: Path):
+def _open(path: Path, mapped: bool = False):
+    """``path`` opened with rasterio; ``mapped``: for memory-mapped reads (see MAPPED_READS)."""
     try:
+        if mapped:
+            with rasterio.Env(**MAPPED_READS):
+                return rasterio.open(path)
         return rasterio.open(path)
     except RasterioIOError as exc:
         raise unreadable(path, exc, "the file is truncated or not a GeoTIFF: download it "
@@ -128,7 +135,7 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
     saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="psc-write")
     saving = [None, None]
     try:
-        with rasterio.Env(**GDAL_READ_OPTIONS), _open(pair.image) as img, \
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(pair.image, mapped=True) as img, \
                 _open(pair.label) as lab:
             _check_pair(pair, img, lab, opts)
             height, width = img.height, img.width
