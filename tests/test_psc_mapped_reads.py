@@ -64,3 +64,28 @@ def test_an_rgba_label_gives_the_masks_of_its_rgb_copy(synth_gid5, tmp_path):
     a, b = open_dataset(tmp_path / "rgb"), open_dataset(tmp_path / "rgba")
     assert np.array_equal(a.array("mask"), b.array("mask"))
     assert np.array_equal(a.index["label"], b.index["label"])
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+@pytest.mark.parametrize("count,interleave,layout", LAYOUTS)
+def test_colour_label_strips_decode_exactly(tmp_path, count, interleave, layout):
+    from rsbench.datasets.builders.psc_strips import _label_codes, _Scratch
+    from rsbench.datasets.sources import gid
+
+    palette = [*gid.class_colors(5), (0, 0, 0), (12, 200, 7), (255, 255, 254)]  # + off-palette
+    rng = np.random.default_rng(count)
+    rgb = np.asarray(palette, dtype=np.uint8)[rng.integers(0, len(palette), (150, 131))]
+    rgb = rgb.transpose(2, 0, 1)
+    data = rgb if count == 3 else np.concatenate([rgb, rng.integers(0, 256, (1, 150, 131),
+                                                                    dtype=np.uint8)])
+    path = tmp_path / "label.tif"
+    _write(path, data, interleave, layout)
+    decoder = gid.ColorDecoder(5)
+    expected = decoder.codes(rgb)  # packed in numpy, from the bands as written
+    pair = gid.GidPair("x", path, path, "color")
+    with psc._open(path, mapped=True) as lab:  # as process_pair opens a colour label
+        scratch = _Scratch(64, 131, lab.count)
+        for r0 in (0, 37, 86):
+            codes, raw = _label_codes(lab, pair, Window(0, r0, 131, 64), 5, decoder, scratch)
+            assert np.array_equal(codes, expected[r0:r0 + 64])
+            assert np.array_equal(gid.code_of_key(raw), gid.rgb_code(*rgb[:, r0:r0 + 64]))

@@ -37,9 +37,9 @@ GDAL_CACHE_MB = 64  # windows are read once, in order: a big block cache only co
 # uncompressed GeoTIFF images (GID's) are opened for GDAL's memory-mapped reads instead of its
 # block cache: the strips are copied once, straight from the page cache (GDAL falls back to
 # its usual reads for compressed or larger-than-RAM files; it reads the option when a file is
-# opened). Images only, read with all bands in order: for bands out of order, as the labels'
-# (3, 2, 1), that path returns wrong pixels from 4-band pixel-interleaved files (GDAL 3.10;
-# tests/test_psc_mapped_reads.py)
+# opened). Images and colour labels alike are read with all bands in order, pixel-interleaved:
+# for bands out of order, e.g. (3, 2, 1), that path returns wrong pixels from 4-band
+# pixel-interleaved files (GDAL 3.10; tests/test_psc_mapped_reads.py)
 MAPPED_READS = {"GTIFF_VIRTUAL_MEM_IO": "IF_ENOUGH_RAM"}
 # from this many source pixels to tile (one GID image has 49 M), matplotlib is loaded in a
 # worker process during the tiling and the charts are drawn there (see previews.chart_worker);
@@ -136,7 +136,7 @@ def process_pair(pair: gid.GidPair, staging: str, root: str, opts: PscOptions,
     saving = [None, None]
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open(pair.image, mapped=True) as img, \
-                _open(pair.label) as lab:
+                _open(pair.label, mapped=pair.label_kind == "color") as lab:
             _check_pair(pair, img, lab, opts)
             height, width = img.height, img.width
             starts = np.arange(0, width - size + 1, step)

@@ -31,14 +31,16 @@ class _Scratch:
     every time; reusing them took about a third off the tiling's CPU time.
     """
 
-    def __init__(self, rows: int, cols: int):
-        self.packed = np.zeros((rows, cols), dtype=np.uint32)  # the colour byte stays 0
-        # GDAL writes the label's R, G, B straight into the bytes of the packed codes
-        # (r<<16 | g<<8 | b): no band-first copy to repack (about 40 % off the label read)
-        byte_view = self.packed.view(np.uint8).reshape(rows, cols, 4)
-        self.rgb_out = (byte_view[..., :3] if np.little_endian else byte_view[..., 1:]) \
-            .transpose(2, 0, 1)
-        self.rgb_bands = (3, 2, 1) if np.little_endian else (1, 2, 3)
+    def __init__(self, rows: int, cols: int, bands: int = 3):
+        # GDAL writes a colour label's bands in order, pixel-interleaved, into one flat byte
+        # buffer (its memory-mapped GeoTIFF path is exact for this, not for reordered bands);
+        # each pixel's first four bytes, read as a little-endian uint32 and masked to 24 bits,
+        # are r | g<<8 | b<<16 (ColorDecoder.lut_bytes' key). The pad byte lets the last
+        # 3-byte pixel be read that way.
+        self.pixels = np.zeros(rows * cols * bands + 1, dtype=np.uint8)
+        self.label_out = self.pixels[:-1].reshape(rows, cols, bands).transpose(2, 0, 1)
+        self.keys = np.ndarray((rows, cols), dtype="<u4", buffer=self.pixels,
+                               strides=(cols * bands, bands))
         self.index = np.empty((rows, cols), dtype=np.intp)
         self.is_off = np.empty((rows, cols), dtype=bool)
         # two code buffers: the writer still holds strip i while strip i+1 is decoded
@@ -52,13 +54,14 @@ class _Scratch:
 
 def _label_codes(lab, pair: gid.GidPair, window: Window, classes: int,
                  decoder: gid.ColorDecoder, scratch: _Scratch) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (0 unlabelled, 1..C, C+1 off-palette) and the raw colour codes of the window."""
+    """Codes (0 unlabelled, 1..C, C+1 off-palette) and the raw colour codes of the window
+    (colour labels: byte-order keys r | g<<8 | b<<16, see :func:`gid.code_of_key`)."""
     try:
         if pair.label_kind == "color":
-            lab.read(scratch.rgb_bands, window=window, out=scratch.rgb_out)
-            codes = decoder.codes_of_packed(scratch.packed, index=scratch.index,
-                                            out=scratch.next_codes())
-            return codes, scratch.packed
+            lab.read(window=window, out=scratch.label_out)
+            np.bitwise_and(scratch.keys, 0xFFFFFF, out=scratch.index, casting="unsafe")
+            codes = np.take(decoder.lut_bytes, scratch.index, out=scratch.next_codes())
+            return codes, scratch.index
         idx = lab.read(1, window=window)
     except RasterioIOError as exc:
         raise unreadable(pair.label, exc, "the file is damaged: download it again") from None
@@ -89,7 +92,7 @@ class StripLoader:
         self.skipped: Counter = Counter()
         self.off_colors: Counter = Counter()
         self.off_pixels = 0
-        self.scratch = _Scratch(opts.size, img.width)
+        self.scratch = _Scratch(opts.size, img.width, lab.count)
 
     def __call__(self, r0: int) -> _Strip:
         opts, classes, size = self.opts, self.opts.classes, self.opts.size
@@ -102,6 +105,10 @@ class StripLoader:
         if n_off:
             self.off_pixels += n_off
             vals, cnt = np.unique(raw[is_off], return_counts=True)
+            if self.pair.label_kind == "color":  # keys -> r<<16 | g<<8 | b, in that order
+                vals = gid.code_of_key(vals)
+                order = np.argsort(vals)
+                vals, cnt = vals[order], cnt[order]
             self.off_colors.update(dict(zip(vals.tolist(), cnt.tolist())))
         counts = window_counts(codes, size, opts.step, classes + 2, scratch=self.scratch.index)
         counts[:, 0] += counts[:, off]  # off-palette pixels count as unlabelled

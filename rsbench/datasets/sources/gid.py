@@ -86,6 +86,12 @@ def pack_rgb(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def code_of_key(keys: np.ndarray) -> np.ndarray:
+    """Byte-order keys (r | g<<8 | b<<16) → colour codes (r<<16 | g<<8 | b)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    return ((keys & 0xFF) << 16) | (keys & 0xFF00) | ((keys >> 16) & 0xFF)
+
+
 def code_to_rgb(code: int) -> tuple[int, int, int]:
     return (code >> 16) & 255, (code >> 8) & 255, code & 255
 
@@ -102,8 +108,12 @@ class ColorDecoder:
         self.off = classes + 1
         self.lut = np.full(1 << 24, self.off, dtype=np.uint8)
         self.lut[0] = 0
+        # the same table keyed by r | g<<8 | b<<16: a pixel's bytes R, G, B read little-endian
+        self.lut_bytes = np.full(1 << 24, self.off, dtype=np.uint8)
+        self.lut_bytes[0] = 0
         for k, (r, g, b) in enumerate(class_colors(classes), start=1):
             self.lut[(r << 16) | (g << 8) | b] = k
+            self.lut_bytes[r | (g << 8) | (b << 16)] = k
 
     def codes(self, rgb: np.ndarray, *, packed: np.ndarray | None = None,
               index: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
